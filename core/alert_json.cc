@@ -1,0 +1,150 @@
+#include "core/alert_json.h"
+
+#include <boost/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/json_util.h"
+
+namespace corral::core {
+namespace json = boost::json;
+namespace {
+
+absl::Status Invalid(std::string_view why) {
+  return absl::InvalidArgumentError(why);
+}
+
+// Reads an optional string member; a present non-string value is an error.
+absl::Status ReadString(const json::object& obj, std::string_view key,
+                        std::string* out) {
+  const json::value* v = obj.if_contains(key);
+  if (v == nullptr || v->is_null()) return absl::OkStatus();
+  if (!v->is_string()) {
+    return Invalid(absl::StrCat("\"", key, "\" must be a string"));
+  }
+  const json::string& s = v->get_string();
+  out->assign(s.data(), s.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Time> ParseAlertTime(std::string_view text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    return Invalid(absl::StrCat("\"time\" is not an RFC 3339 timestamp: \"",
+                                text, "\""));
+  }
+  return t;
+}
+
+std::string FormatAlertTime(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", time, absl::UTCTimeZone());
+}
+
+absl::StatusOr<Alert> DecodeFalcoAlert(std::string_view text) {
+  std::error_code ec;
+  json::monotonic_resource mr;
+  json::value doc = json::parse(text, ec, &mr);
+  if (ec) {
+    return Invalid(absl::StrCat("body is not valid JSON (", ec.message(), ")"));
+  }
+  if (!doc.is_object()) return Invalid("body must be a JSON object");
+  const json::object& obj = doc.get_object();
+
+  Alert alert;
+  if (absl::Status s = ReadString(obj, "rule", &alert.rule); !s.ok()) return s;
+  if (alert.rule.empty()) return Invalid("missing rule");
+
+  std::string priority;
+  if (absl::Status s = ReadString(obj, "priority", &priority); !s.ok()) {
+    return s;
+  }
+  if (priority.empty()) return Invalid("missing priority");
+  absl::StatusOr<Priority> p = ParsePriority(priority);
+  if (!p.ok()) return Invalid(p.status().message());
+  alert.priority = *p;
+
+  std::string time;
+  if (absl::Status s = ReadString(obj, "time", &time); !s.ok()) return s;
+  if (time.empty()) return Invalid("missing time");
+  absl::StatusOr<absl::Time> t = ParseAlertTime(time);
+  if (!t.ok()) return t.status();
+  if (absl::ToCivilYear(*t, absl::UTCTimeZone()).year() <= 1) {
+    return Invalid("\"time\" is zero");
+  }
+  alert.time = *t;
+
+  const json::value* fields = obj.if_contains("output_fields");
+  if (fields == nullptr || fields->is_null()) {
+    return Invalid("missing output_fields");
+  }
+  if (!fields->is_object()) return Invalid("\"output_fields\" must be an object");
+  if (fields->get_object().empty()) return Invalid("empty output_fields");
+  alert.output_fields_json = json::serialize(*fields);
+
+  if (absl::Status s = ReadString(obj, "output", &alert.output); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadString(obj, "source", &alert.source); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadString(obj, "hostname", &alert.hostname); !s.ok()) {
+    return s;
+  }
+  if (const json::value* tags = obj.if_contains("tags");
+      tags != nullptr && !tags->is_null()) {
+    if (!tags->is_array()) return Invalid("\"tags\" must be an array of strings");
+    for (const json::value& tag : tags->get_array()) {
+      if (!tag.is_string()) return Invalid("\"tags\" must be an array of strings");
+      alert.tags.emplace_back(tag.get_string().data(), tag.get_string().size());
+    }
+  }
+  return alert;
+}
+
+void AppendFalcoAlert(std::string* out, const Alert& a) {
+  out->append("{\"hostname\":");
+  AppendJsonString(out, a.hostname);
+  out->append(",\"output\":");
+  AppendJsonString(out, a.output);
+  out->append(",\"output_fields\":");
+  out->append(a.output_fields_json);
+  out->append(",\"priority\":");
+  AppendJsonString(out, PriorityName(a.priority));
+  out->append(",\"rule\":");
+  AppendJsonString(out, a.rule);
+  absl::StrAppend(out, ",\"seq\":", a.seq, ",\"source\":");
+  AppendJsonString(out, a.source);
+  out->append(",\"tags\":[");
+  for (size_t i = 0; i < a.tags.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(out, a.tags[i]);
+  }
+  out->append("],\"time\":");
+  AppendJsonString(out, FormatAlertTime(a.time));
+  out->append(",\"uuid\":");
+  AppendJsonString(out, a.uuid);
+  out->push_back('}');
+}
+
+std::string EncodeFalcoAlert(const Alert& alert) {
+  std::string out;
+  out.reserve(256 + alert.output.size() + alert.output_fields_json.size());
+  AppendFalcoAlert(&out, alert);
+  return out;
+}
+
+json::object ParseOutputFields(const Alert& alert) {
+  std::error_code ec;
+  json::value v = json::parse(alert.output_fields_json, ec);
+  if (ec || !v.is_object()) return {};
+  return std::move(v.get_object());
+}
+
+std::string SerializeOutputFields(const json::object& fields) {
+  return json::serialize(fields);
+}
+
+}  // namespace corral::core

@@ -1,0 +1,118 @@
+#ifndef CORRAL_CORE_CONFIG_H_
+#define CORRAL_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/enrichment.h"
+#include "core/priority.h"
+
+namespace corral::core {
+
+// The effective configuration (DESIGN.md "Configuration"), after ${VAR} expansion, defaults and
+// the Falcosidekick mapping. Type-specific output keys stay in OutputConfig::node and are read by
+// that output's own config parser (outputs/<type>/<type>_config.h).
+
+struct ServerTlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // set: clients must present a certificate it signed
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct ListenConfig {
+  std::string http = "0.0.0.0:2801";
+  std::string grpc = "0.0.0.0:2803";
+  ServerTlsConfig tls;
+  std::string auth_token;  // empty: no authentication
+  uint64_t max_body_bytes = 1 << 20;
+  uint64_t max_header_bytes = 16 << 10;
+  absl::Duration header_timeout = absl::Seconds(10);  // whole request head must arrive in this
+  absl::Duration idle_timeout = absl::Seconds(60);    // keep-alive connection with nothing to do
+  absl::Duration drain_timeout = absl::Seconds(15);   // SIGTERM: how long in-flight work may take
+  int io_threads = 0;                                 // 0: one per core
+};
+
+struct SpoolConfig {
+  std::string dir = "./corral-data";
+  std::string fsync = "batch";  // batch | always | never
+  uint64_t max_bytes = 1ULL << 30;
+  absl::Duration retain = absl::Hours(1);
+};
+
+struct RetryConfig {
+  absl::Duration initial_backoff = absl::Milliseconds(500);
+  absl::Duration max_backoff = absl::Seconds(60);
+  int64_t max_attempts = 0;              // 0: no limit
+  absl::Duration max_age = absl::Hours(24);  // 0: no limit
+};
+
+struct BatchConfig {
+  int64_t max_items = 100;
+  uint64_t max_bytes = 1 << 20;
+  absl::Duration max_wait = absl::Seconds(1);
+};
+
+// The keys every output takes; everything else in `node` belongs to the output's type.
+struct OutputConfig {
+  std::string name;
+  std::string type;
+  Priority min_priority = Priority::kDebug;
+  std::vector<std::string> rules;  // exact names or globs; empty: all
+  std::vector<std::string> tags;   // any of; empty: all
+  std::vector<std::string> sources;
+  RetryConfig retry;
+  int64_t concurrency = 1;
+  BatchConfig batch;
+  int64_t queue_size = 100000;  // alerts waiting in memory for this output before intake says 503
+  YAML::Node node;              // the output's whole mapping, for its type-specific keys
+  std::string path;             // "outputs[2]", for error messages
+};
+
+// Keys of OutputConfig read by the common parser; an output's own parser treats them as known.
+const std::set<std::string>& CommonOutputKeys();
+
+struct IngestHttpConfig {
+  bool enabled = true;
+};
+
+struct DeadLetterConfig {
+  std::string file = "./corral-data/dead-letter.jsonl";
+};
+
+struct Config {
+  std::string source;  // the file it came from, or "<embedded default>"
+  ListenConfig listen;
+  SpoolConfig spool;
+  Enrichment enrichment;  // customfields, customtags
+  IngestHttpConfig ingest_http;
+  YAML::Node ingest_falco_grpc;  // read by their own issues' modules
+  YAML::Node ingest_gcpaudit;
+  std::vector<OutputConfig> outputs;
+  DeadLetterConfig dead_letter;
+};
+
+// The configuration used when corral runs without -c.
+extern const char kEmbeddedDefaultConfig[];
+
+// Reads a config file (native schema or Falcosidekick's), expands ${VAR}, applies Falcosidekick
+// environment variables, and validates everything but type-specific output keys.
+// On failure: InvalidArgument listing every error, one per line, each with file:line:col and key path.
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+// The same for YAML text; `source` names it in errors.
+absl::StatusOr<Config> LoadConfigText(const std::string& text, const std::string& source);
+
+// The effective configuration as YAML, every secret masked (tokens, keys, passwords, the path and
+// query of webhook URLs), for `corral check-config`.
+std::string RenderEffectiveConfig(const Config& config);
+
+}  // namespace corral::core
+
+#endif  // CORRAL_CORE_CONFIG_H_

@@ -1,0 +1,28 @@
+#include "core/enrichment.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "core/alert_json.h"
+
+namespace corral::core {
+
+void Enrichment::Apply(Alert& alert) const {
+  if (!custom_fields.empty()) {
+    boost::json::object fields = ParseOutputFields(alert);
+    for (const auto& [key, value] : custom_fields) fields[key] = value;
+    alert.output_fields_json = SerializeOutputFields(fields);
+  }
+  for (const std::string& tag : custom_tags) {
+    if (std::find(alert.tags.begin(), alert.tags.end(), tag) == alert.tags.end()) {
+      alert.tags.push_back(tag);
+    }
+  }
+}
+
+void EnrichingIntake::Submit(Alert alert, IntakeDone done) {
+  enrichment_.Apply(alert);
+  next_->Submit(std::move(alert), std::move(done));
+}
+
+}  // namespace corral::core

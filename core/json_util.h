@@ -1,0 +1,18 @@
+#ifndef CORRAL_CORE_JSON_UTIL_H_
+#define CORRAL_CORE_JSON_UTIL_H_
+
+#include <string>
+#include <string_view>
+
+namespace corral::core {
+
+// Appends `value` as a quoted JSON string (RFC 8259 escaping; bytes that are not valid UTF-8 are
+// replaced by U+FFFD so the output is always valid JSON).
+void AppendJsonString(std::string* out, std::string_view value);
+
+// Returns `value` as a quoted JSON string.
+std::string JsonQuote(std::string_view value);
+
+}  // namespace corral::core
+
+#endif  // CORRAL_CORE_JSON_UTIL_H_

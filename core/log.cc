@@ -1,0 +1,143 @@
+#include "core/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace corral::core {
+namespace {
+
+std::atomic<int> g_level = [] {
+  LogLevel level = LogLevel::kInfo;
+  if (const char* env = std::getenv("CORRAL_LOG_LEVEL")) ParseLogLevel(env, &level);
+  return static_cast<int>(level);
+}();
+
+constexpr std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+bool NeedsQuotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (char c : v) {
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) return true;
+  }
+  return false;
+}
+
+void AppendValue(std::string* out, std::string_view v) {
+  if (!NeedsQuotes(v)) {
+    out->append(v);
+    return;
+  }
+  out->push_back('"');
+  for (char c : v) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+bool ParseLogLevel(std::string_view name, LogLevel* level) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
+                     LogLevel::kError}) {
+    if (absl::EqualsIgnoreCase(name, LevelName(l))) {
+      *level = l;
+      return true;
+    }
+  }
+  if (absl::EqualsIgnoreCase(name, "warning")) {
+    *level = LogLevel::kWarn;
+    return true;
+  }
+  return false;
+}
+
+void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
+
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level; }
+
+void Log(LogLevel level, std::string_view msg,
+         std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
+  std::string line;
+  line.reserve(128);
+  line.append("ts=");
+  line.append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                               absl::UTCTimeZone()));
+  line.append(" level=");
+  line.append(LevelName(level));
+  line.append(" msg=");
+  AppendValue(&line, msg);
+  for (const auto& [key, value] : fields) {
+    line.push_back(' ');
+    line.append(key);
+    line.push_back('=');
+    AppendValue(&line, value);
+  }
+  line.push_back('\n');
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+std::string RedactUrl(std::string_view url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "***";
+  size_t host_end = url.find_first_of("/?#", scheme + 3);
+  std::string_view authority =
+      url.substr(scheme + 3, host_end == std::string_view::npos
+                                 ? std::string_view::npos
+                                 : host_end - scheme - 3);
+  // Drop userinfo (user:password@host).
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  std::string out(url.substr(0, scheme + 3));
+  out.append(authority);
+  if (host_end != std::string_view::npos && host_end + 1 < url.size()) {
+    out.append("/***");
+  }
+  return out;
+}
+
+}  // namespace corral::core

@@ -1,0 +1,75 @@
+#ifndef CORRAL_TESTS_FAKES_FAKE_HTTP_SERVER_H_
+#define CORRAL_TESTS_FAKES_FAKE_HTTP_SERVER_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/http_client.h"
+
+namespace corral::fakes {
+
+// A real HTTP/1.1 server on 127.0.0.1 that records every request and answers from a script:
+// the fake behind webhook-like destinations (webhooks, Slack, Chronicle, ...). Keep-alive,
+// chunked and Content-Length bodies, optional TLS and mutual TLS. Thread-safe.
+struct RecordedRequest {
+  std::string method;
+  std::string target;         // path and query as sent
+  core::HttpHeaders headers;  // names lower-cased, in arrival order
+  std::string body;
+  absl::Time received;
+  std::string Header(std::string_view name) const;  // first value, or ""
+};
+
+struct ScriptedResponse {
+  int status = 200;
+  core::HttpHeaders headers;
+  std::string body = "ok";
+  absl::Duration delay = absl::ZeroDuration();  // wait before answering
+  bool close_connection = false;                // close after answering
+};
+
+struct FakeTlsOptions {
+  std::string cert_file;       // empty: plain HTTP
+  std::string key_file;
+  std::string client_ca_file;  // set: require a client certificate signed by it
+};
+
+class FakeHttpServer {
+ public:
+  explicit FakeHttpServer(FakeTlsOptions tls = {});
+  ~FakeHttpServer();  // Stop()s
+  FakeHttpServer(const FakeHttpServer&) = delete;
+  FakeHttpServer& operator=(const FakeHttpServer&) = delete;
+
+  // Listens on 127.0.0.1:`port` (0: an ephemeral port) and serves on background threads.
+  absl::Status Start(int port = 0);
+  // Closes the listener and every connection; joins the threads. Start() may be called again
+  // (with port() to come back on the same port).
+  void Stop();
+  int port() const;
+  // "http://127.0.0.1:PORT/path" ("https://" with TLS).
+  std::string Url(std::string_view path = "/") const;
+
+  // The next requests get these responses in order; after them, the default (200 "ok").
+  void Script(std::vector<ScriptedResponse> responses);
+  void SetDefault(ScriptedResponse response);
+
+  std::vector<RecordedRequest> Requests() const;
+  size_t RequestCount() const;
+  // True once at least `n` requests have arrived; false if `timeout` passes first.
+  bool WaitForRequests(size_t n, absl::Duration timeout) const;
+  void ClearRequests();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corral::fakes
+
+#endif  // CORRAL_TESTS_FAKES_FAKE_HTTP_SERVER_H_
