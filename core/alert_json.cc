@@ -10,14 +10,14 @@ namespace corral::core {
 namespace json = boost::json;
 namespace {
 
-absl::Status Invalid(std::string_view why) {
+absl::Status Invalid(absl::string_view why) {
   return absl::InvalidArgumentError(why);
 }
 
 // Reads an optional string member; a present non-string value is an error.
-absl::Status ReadString(const json::object& obj, std::string_view key,
+absl::Status ReadString(const json::object& obj, absl::string_view key,
                         std::string* out) {
-  const json::value* v = obj.if_contains(key);
+  const json::value* v = obj.if_contains(json::string_view(key.data(), key.size()));
   if (v == nullptr || v->is_null()) return absl::OkStatus();
   if (!v->is_string()) {
     return Invalid(absl::StrCat("\"", key, "\" must be a string"));
@@ -29,7 +29,7 @@ absl::Status ReadString(const json::object& obj, std::string_view key,
 
 }  // namespace
 
-absl::StatusOr<absl::Time> ParseAlertTime(std::string_view text) {
+absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text) {
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
@@ -43,10 +43,11 @@ std::string FormatAlertTime(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", time, absl::UTCTimeZone());
 }
 
-absl::StatusOr<Alert> DecodeFalcoAlert(std::string_view text) {
+absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   std::error_code ec;
   json::monotonic_resource mr;
-  json::value doc = json::parse(text, ec, &mr);
+  json::value doc =
+      json::parse(json::string_view(text.data(), text.size()), ec, &mr);
   if (ec) {
     return Invalid(absl::StrCat("body is not valid JSON (", ec.message(), ")"));
   }

@@ -2,7 +2,7 @@
 #define CORRAL_CORE_ALERT_JSON_H_
 
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -19,7 +19,7 @@ namespace corral::core {
 // output_fields are required; `output` may be empty; unknown keys are ignored.
 // On failure returns InvalidArgument whose message says what is wrong ("missing rule").
 // The returned alert has no uuid and no seq yet.
-absl::StatusOr<Alert> DecodeFalcoAlert(std::string_view json);
+absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view json);
 
 // Encodes an alert as Falco alert JSON with corral's identity: keys hostname, output,
 // output_fields, priority, rule, seq, source, tags, time, uuid (alphabetical, as Falco writes).
@@ -28,7 +28,7 @@ void AppendFalcoAlert(std::string* out, const Alert& alert);
 
 // RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano, Falco's format).
 std::string FormatAlertTime(absl::Time time);
-absl::StatusOr<absl::Time> ParseAlertTime(std::string_view text);
+absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text);
 
 // Output fields as a JSON object; an alert's fields always parse (the codec wrote them).
 boost::json::object ParseOutputFields(const Alert& alert);

@@ -21,14 +21,14 @@ std::string Position(const std::string& file, const YAML::Node& at) {
 
 }  // namespace
 
-void ConfigErrors::Add(const YAML::Node& at, std::string_view path,
-                       std::string_view message) {
+void ConfigErrors::Add(const YAML::Node& at, absl::string_view path,
+                       absl::string_view message) {
   errors_.push_back(absl::StrCat(Position(file_, at), ": ",
                                  path.empty() ? "" : absl::StrCat(path, ": "),
                                  message));
 }
 
-void ConfigErrors::AddAtTop(std::string_view path, std::string_view message) {
+void ConfigErrors::AddAtTop(absl::string_view path, absl::string_view message) {
   Add(YAML::Node(), path, message);
 }
 
@@ -37,8 +37,8 @@ absl::Status ConfigErrors::ToStatus() const {
   return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
 }
 
-std::string ExpandEnv(std::string_view text) {
-  if (text.find('$') == std::string_view::npos) return std::string(text);
+std::string ExpandEnv(absl::string_view text) {
+  if (text.find('$') == absl::string_view::npos) return std::string(text);
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '$' || i + 1 >= text.size()) {
@@ -51,13 +51,13 @@ std::string ExpandEnv(std::string_view text) {
       continue;
     }
     size_t close = text.find('}', i + 2);
-    if (text[i + 1] != '{' || close == std::string_view::npos) {
+    if (text[i + 1] != '{' || close == absl::string_view::npos) {
       out.push_back('$');
       continue;
     }
-    std::string_view inner = text.substr(i + 2, close - i - 2);
-    std::string_view fallback;
-    if (size_t sep = inner.find(":-"); sep != std::string_view::npos) {
+    absl::string_view inner = text.substr(i + 2, close - i - 2);
+    absl::string_view fallback;
+    if (size_t sep = inner.find(":-"); sep != absl::string_view::npos) {
       fallback = inner.substr(sep + 2);
       inner = inner.substr(0, sep);
     }
@@ -65,14 +65,14 @@ std::string ExpandEnv(std::string_view text) {
     if (value != nullptr && *value != '\0') {
       out.append(value);
     } else {
-      out.append(fallback);
+      absl::StrAppend(&out, fallback);
     }
     i = close;
   }
   return out;
 }
 
-std::optional<absl::Duration> ParseConfigDuration(std::string_view text) {
+std::optional<absl::Duration> ParseConfigDuration(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   if (text == "0") return absl::ZeroDuration();
   absl::Duration d;
@@ -87,7 +87,7 @@ std::optional<absl::Duration> ParseConfigDuration(std::string_view text) {
   return d;
 }
 
-std::optional<uint64_t> ParseConfigSize(std::string_view text) {
+std::optional<uint64_t> ParseConfigSize(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   size_t digits = 0;
   while (digits < text.size() &&
@@ -131,11 +131,11 @@ ConfigMap::ConfigMap(YAML::Node node, std::string path, ConfigErrors* errors,
   }
 }
 
-std::string ConfigMap::KeyPath(std::string_view key) const {
+std::string ConfigMap::KeyPath(absl::string_view key) const {
   return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
 }
 
-YAML::Node ConfigMap::Lookup(std::string_view key) {
+YAML::Node ConfigMap::Lookup(absl::string_view key) {
   known_.insert(std::string(key));
   if (!node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
   for (auto it = node_.begin(); it != node_.end(); ++it) {
@@ -144,7 +144,7 @@ YAML::Node ConfigMap::Lookup(std::string_view key) {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
-bool ConfigMap::Has(std::string_view key) const {
+bool ConfigMap::Has(absl::string_view key) const {
   if (!node_.IsMap()) return false;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     if (it->first.IsScalar() && it->first.Scalar() == key) {
@@ -154,8 +154,8 @@ bool ConfigMap::Has(std::string_view key) const {
   return false;
 }
 
-std::optional<std::string> ConfigMap::Scalar(std::string_view key,
-                                             std::string_view what) {
+std::optional<std::string> ConfigMap::Scalar(absl::string_view key,
+                                             absl::string_view what) {
   YAML::Node v = Lookup(key);
   if (!v.IsDefined() || v.IsNull()) return std::nullopt;
   if (!v.IsScalar()) {
@@ -165,12 +165,12 @@ std::optional<std::string> ConfigMap::Scalar(std::string_view key,
   return ExpandEnv(v.Scalar());
 }
 
-std::string ConfigMap::String(std::string_view key, std::string_view def) {
+std::string ConfigMap::String(absl::string_view key, absl::string_view def) {
   std::optional<std::string> v = Scalar(key, "a string");
   return v ? *v : std::string(def);
 }
 
-std::string ConfigMap::RequiredString(std::string_view key) {
+std::string ConfigMap::RequiredString(absl::string_view key) {
   std::string v = String(key);
   if (v.empty()) {
     YAML::Node raw = Lookup(key);
@@ -184,10 +184,10 @@ std::string ConfigMap::RequiredString(std::string_view key) {
   return v;
 }
 
-std::string ConfigMap::Enum(std::string_view key, std::string_view def,
-                            const std::vector<std::string_view>& allowed) {
+std::string ConfigMap::Enum(absl::string_view key, absl::string_view def,
+                            const std::vector<absl::string_view>& allowed) {
   std::string v = String(key, def);
-  for (std::string_view a : allowed) {
+  for (absl::string_view a : allowed) {
     if (v == a) return v;
   }
   errors_->Add(Lookup(key), KeyPath(key),
@@ -195,7 +195,7 @@ std::string ConfigMap::Enum(std::string_view key, std::string_view def,
   return std::string(def);
 }
 
-bool ConfigMap::Bool(std::string_view key, bool def) {
+bool ConfigMap::Bool(absl::string_view key, bool def) {
   std::optional<std::string> v = Scalar(key, "true or false");
   if (!v) return def;
   std::string lower = absl::AsciiStrToLower(*v);
@@ -206,7 +206,7 @@ bool ConfigMap::Bool(std::string_view key, bool def) {
   return def;
 }
 
-int64_t ConfigMap::Int(std::string_view key, int64_t def, int64_t min, int64_t max) {
+int64_t ConfigMap::Int(absl::string_view key, int64_t def, int64_t min, int64_t max) {
   std::optional<std::string> v = Scalar(key, "an integer");
   if (!v) return def;
   int64_t n;
@@ -219,7 +219,7 @@ int64_t ConfigMap::Int(std::string_view key, int64_t def, int64_t min, int64_t m
   return n;
 }
 
-absl::Duration ConfigMap::Duration(std::string_view key, absl::Duration def) {
+absl::Duration ConfigMap::Duration(absl::string_view key, absl::Duration def) {
   std::optional<std::string> v = Scalar(key, "a duration");
   if (!v) return def;
   std::optional<absl::Duration> d = ParseConfigDuration(*v);
@@ -232,7 +232,7 @@ absl::Duration ConfigMap::Duration(std::string_view key, absl::Duration def) {
   return *d;
 }
 
-uint64_t ConfigMap::Size(std::string_view key, uint64_t def) {
+uint64_t ConfigMap::Size(absl::string_view key, uint64_t def) {
   std::optional<std::string> v = Scalar(key, "a size");
   if (!v) return def;
   std::optional<uint64_t> n = ParseConfigSize(*v);
@@ -245,7 +245,7 @@ uint64_t ConfigMap::Size(std::string_view key, uint64_t def) {
   return *n;
 }
 
-std::vector<std::string> ConfigMap::StringList(std::string_view key) {
+std::vector<std::string> ConfigMap::StringList(absl::string_view key) {
   YAML::Node v = Lookup(key);
   std::vector<std::string> out;
   if (!v.IsDefined() || v.IsNull()) return out;
@@ -263,7 +263,7 @@ std::vector<std::string> ConfigMap::StringList(std::string_view key) {
   return out;
 }
 
-std::map<std::string, std::string> ConfigMap::StringMap(std::string_view key) {
+std::map<std::string, std::string> ConfigMap::StringMap(absl::string_view key) {
   YAML::Node v = Lookup(key);
   std::map<std::string, std::string> out;
   if (!v.IsDefined() || v.IsNull()) return out;
@@ -281,13 +281,13 @@ std::map<std::string, std::string> ConfigMap::StringMap(std::string_view key) {
   return out;
 }
 
-ConfigMap ConfigMap::Map(std::string_view key) {
+ConfigMap ConfigMap::Map(absl::string_view key) {
   return ConfigMap(Lookup(key), KeyPath(key), errors_);
 }
 
-YAML::Node ConfigMap::Raw(std::string_view key) { return Lookup(key); }
+YAML::Node ConfigMap::Raw(absl::string_view key) { return Lookup(key); }
 
-void ConfigMap::Error(std::string_view key, std::string_view message) {
+void ConfigMap::Error(absl::string_view key, absl::string_view message) {
   YAML::Node at = Lookup(key);
   errors_->Add(at.IsDefined() ? at : node_, KeyPath(key), message);
 }

@@ -7,7 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -25,8 +25,8 @@ class ConfigErrors {
   explicit ConfigErrors(std::string file) : file_(std::move(file)) {}
 
   // `at` gives the position (may be a null node: then the position is unknown).
-  void Add(const YAML::Node& at, std::string_view path, std::string_view message);
-  void AddAtTop(std::string_view path, std::string_view message);
+  void Add(const YAML::Node& at, absl::string_view path, absl::string_view message);
+  void AddAtTop(absl::string_view path, absl::string_view message);
 
   bool empty() const { return errors_.empty(); }
   const std::vector<std::string>& messages() const { return errors_; }
@@ -41,14 +41,14 @@ class ConfigErrors {
 
 // Expands ${VAR} and ${VAR:-default} from the environment; an unset VAR expands to "" (or the
 // default). "$$" is a literal "$".
-std::string ExpandEnv(std::string_view text);
+std::string ExpandEnv(absl::string_view text);
 
 // Parses "500ms", "30s", "1m30s", "24h", "0". A bare number other than 0 is refused: the unit is
 // always written out.
-std::optional<absl::Duration> ParseConfigDuration(std::string_view text);
+std::optional<absl::Duration> ParseConfigDuration(absl::string_view text);
 // Parses a byte size: "1048576", "64KiB", "1MiB", "1GiB", "10MB" (KB/MB/GB are powers of 1000,
 // K/KiB/M/MiB/G/GiB powers of 1024).
-std::optional<uint64_t> ParseConfigSize(std::string_view text);
+std::optional<uint64_t> ParseConfigSize(absl::string_view text);
 
 // A typed, checked view of one YAML mapping at a key path ("outputs[0].retry").
 // Each getter marks its key as known, checks the value's type and records an error (returning the
@@ -64,34 +64,34 @@ class ConfigMap {
   const std::string& path() const { return path_; }
   const YAML::Node& node() const { return node_; }
   ConfigErrors* errors() const { return errors_; }
-  std::string KeyPath(std::string_view key) const;
+  std::string KeyPath(absl::string_view key) const;
 
-  bool Has(std::string_view key) const;
-  std::string String(std::string_view key, std::string_view def = "");
+  bool Has(absl::string_view key) const;
+  std::string String(absl::string_view key, absl::string_view def = "");
   // Records "KEY is required" when the key is absent or empty after expansion.
-  std::string RequiredString(std::string_view key);
+  std::string RequiredString(absl::string_view key);
   // Like String(), but the value must be one of `allowed`.
-  std::string Enum(std::string_view key, std::string_view def,
-                   const std::vector<std::string_view>& allowed);
-  bool Bool(std::string_view key, bool def);
-  int64_t Int(std::string_view key, int64_t def, int64_t min, int64_t max);
-  absl::Duration Duration(std::string_view key, absl::Duration def);
-  uint64_t Size(std::string_view key, uint64_t def);
-  std::vector<std::string> StringList(std::string_view key);
-  std::map<std::string, std::string> StringMap(std::string_view key);
+  std::string Enum(absl::string_view key, absl::string_view def,
+                   const std::vector<absl::string_view>& allowed);
+  bool Bool(absl::string_view key, bool def);
+  int64_t Int(absl::string_view key, int64_t def, int64_t min, int64_t max);
+  absl::Duration Duration(absl::string_view key, absl::Duration def);
+  uint64_t Size(absl::string_view key, uint64_t def);
+  std::vector<std::string> StringList(absl::string_view key);
+  std::map<std::string, std::string> StringMap(absl::string_view key);
   // A nested map (empty when absent).
-  ConfigMap Map(std::string_view key);
+  ConfigMap Map(absl::string_view key);
   // The raw node, marked known; for sequences and shapes the getters above do not cover.
-  YAML::Node Raw(std::string_view key);
+  YAML::Node Raw(absl::string_view key);
 
   // Records an error about `key` at its position.
-  void Error(std::string_view key, std::string_view message);
+  void Error(absl::string_view key, absl::string_view message);
   // Records "unknown key" for every key not read or passed as known.
   void RejectUnknownKeys();
 
  private:
-  YAML::Node Lookup(std::string_view key);
-  std::optional<std::string> Scalar(std::string_view key, std::string_view what);
+  YAML::Node Lookup(absl::string_view key);
+  std::optional<std::string> Scalar(absl::string_view key, absl::string_view what);
 
   YAML::Node node_;
   std::string path_;

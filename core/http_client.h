@@ -38,7 +38,7 @@ struct HttpResponse {
   HttpHeaders headers;  // names lower-cased
   std::string body;     // at most the first 64 KiB are kept
   // First value of a header (name in any case), or empty.
-  std::string Header(std::string_view name) const;
+  std::string Header(absl::string_view name) const;
 };
 
 // One connection-reusing client (a curl easy handle). Not thread-safe: one per worker thread;

@@ -2,11 +2,13 @@
 
 #include <cstdint>
 
+#include "absl/strings/str_cat.h"
+
 namespace corral::core {
 namespace {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   const auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
   const uint8_t c = byte(i);
   size_t len;
@@ -32,7 +34,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
-void AppendJsonString(std::string* out, std::string_view value) {
+void AppendJsonString(std::string* out, absl::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (size_t i = 0; i < value.size();) {
@@ -43,7 +45,7 @@ void AppendJsonString(std::string* out, std::string_view value) {
         out->append("\xEF\xBF\xBD");
         ++i;
       } else {
-        out->append(value.substr(i, len));
+        absl::StrAppend(out, value.substr(i, len));
         i += len;
       }
       continue;
@@ -84,7 +86,7 @@ void AppendJsonString(std::string* out, std::string_view value) {
   out->push_back('"');
 }
 
-std::string JsonQuote(std::string_view value) {
+std::string JsonQuote(absl::string_view value) {
   std::string out;
   out.reserve(value.size() + 2);
   AppendJsonString(&out, value);

@@ -6,6 +6,8 @@
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -18,7 +20,7 @@ std::atomic<int> g_level = [] {
   return static_cast<int>(level);
 }();
 
-constexpr std::string_view LevelName(LogLevel level) {
+constexpr absl::string_view LevelName(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
       return "debug";
@@ -32,7 +34,7 @@ constexpr std::string_view LevelName(LogLevel level) {
   return "info";
 }
 
-bool NeedsQuotes(std::string_view v) {
+bool NeedsQuotes(absl::string_view v) {
   if (v.empty()) return true;
   for (char c : v) {
     if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) return true;
@@ -40,9 +42,9 @@ bool NeedsQuotes(std::string_view v) {
   return false;
 }
 
-void AppendValue(std::string* out, std::string_view v) {
+void AppendValue(std::string* out, absl::string_view v) {
   if (!NeedsQuotes(v)) {
-    out->append(v);
+    absl::StrAppend(out, v);
     return;
   }
   out->push_back('"');
@@ -72,7 +74,7 @@ void AppendValue(std::string* out, std::string_view v) {
 
 }  // namespace
 
-bool ParseLogLevel(std::string_view name, LogLevel* level) {
+bool ParseLogLevel(absl::string_view name, LogLevel* level) {
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
                      LogLevel::kError}) {
     if (absl::EqualsIgnoreCase(name, LevelName(l))) {
@@ -91,7 +93,7 @@ void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level; }
 
-void Log(LogLevel level, std::string_view msg,
+void Log(LogLevel level, absl::string_view msg,
          std::initializer_list<LogField> fields) {
   if (!LogEnabled(level)) return;
   std::string line;
@@ -100,12 +102,12 @@ void Log(LogLevel level, std::string_view msg,
   line.append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
                                absl::UTCTimeZone()));
   line.append(" level=");
-  line.append(LevelName(level));
+  absl::StrAppend(&line, LevelName(level));
   line.append(" msg=");
   AppendValue(&line, msg);
   for (const auto& [key, value] : fields) {
     line.push_back(' ');
-    line.append(key);
+    absl::StrAppend(&line, key);
     line.push_back('=');
     AppendValue(&line, value);
   }
@@ -120,21 +122,21 @@ void Log(LogLevel level, std::string_view msg,
   }
 }
 
-std::string RedactUrl(std::string_view url) {
+std::string RedactUrl(absl::string_view url) {
   size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return "***";
+  if (scheme == absl::string_view::npos) return "***";
   size_t host_end = url.find_first_of("/?#", scheme + 3);
-  std::string_view authority =
-      url.substr(scheme + 3, host_end == std::string_view::npos
-                                 ? std::string_view::npos
+  absl::string_view authority =
+      url.substr(scheme + 3, host_end == absl::string_view::npos
+                                 ? absl::string_view::npos
                                  : host_end - scheme - 3);
   // Drop userinfo (user:password@host).
-  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+  if (size_t at = authority.rfind('@'); at != absl::string_view::npos) {
     authority = authority.substr(at + 1);
   }
   std::string out(url.substr(0, scheme + 3));
-  out.append(authority);
-  if (host_end != std::string_view::npos && host_end + 1 < url.size()) {
+  absl::StrAppend(&out, authority);
+  if (host_end != absl::string_view::npos && host_end + 1 < url.size()) {
     out.append("/***");
   }
   return out;

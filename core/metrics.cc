@@ -24,7 +24,7 @@ std::string FormatValue(double v) {
   return absl::StrFormat("%.17g", v);
 }
 
-void AppendEscapedLabel(std::string* out, std::string_view v) {
+void AppendEscapedLabel(std::string* out, absl::string_view v) {
   for (char c : v) {
     if (c == '\\') {
       out->append("\\\\");
@@ -41,8 +41,8 @@ void AppendEscapedLabel(std::string* out, std::string_view v) {
 // {a="x",b="y"} plus an optional extra label (histogram "le"); empty when there are none.
 std::string Labels(const std::vector<std::string>& names,
                    const std::vector<std::string>& values,
-                   std::string_view extra_name = {},
-                   std::string_view extra_value = {}) {
+                   absl::string_view extra_name = {},
+                   absl::string_view extra_value = {}) {
   if (names.empty() && extra_name.empty()) return "";
   std::string out = "{";
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
@@ -105,8 +105,8 @@ std::vector<uint64_t> Histogram::CumulativeCounts() const {
   return out;
 }
 
-CounterFamily* MetricsRegistry::AddCounter(std::string_view name,
-                                           std::string_view help,
+CounterFamily* MetricsRegistry::AddCounter(absl::string_view name,
+                                           absl::string_view help,
                                            std::vector<std::string> labels) {
   absl::MutexLock lock(&mu_);
   return FindOrAdd(counters_, order_, 0,
@@ -114,8 +114,8 @@ CounterFamily* MetricsRegistry::AddCounter(std::string_view name,
                                                    "counter", std::move(labels)));
 }
 
-GaugeFamily* MetricsRegistry::AddGauge(std::string_view name,
-                                       std::string_view help,
+GaugeFamily* MetricsRegistry::AddGauge(absl::string_view name,
+                                       absl::string_view help,
                                        std::vector<std::string> labels) {
   absl::MutexLock lock(&mu_);
   return FindOrAdd(gauges_, order_, 1,
@@ -124,7 +124,7 @@ GaugeFamily* MetricsRegistry::AddGauge(std::string_view name,
 }
 
 HistogramFamily* MetricsRegistry::AddHistogram(
-    std::string_view name, std::string_view help,
+    absl::string_view name, absl::string_view help,
     std::vector<std::string> labels, std::vector<double> bounds) {
   std::sort(bounds.begin(), bounds.end());
   absl::MutexLock lock(&mu_);

@@ -6,7 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -97,11 +97,11 @@ using HistogramFamily = Family<Histogram>;
 // when the shape matches. Thread-safe.
 class MetricsRegistry {
  public:
-  CounterFamily* AddCounter(std::string_view name, std::string_view help,
+  CounterFamily* AddCounter(absl::string_view name, absl::string_view help,
                             std::vector<std::string> label_names);
-  GaugeFamily* AddGauge(std::string_view name, std::string_view help,
+  GaugeFamily* AddGauge(absl::string_view name, absl::string_view help,
                         std::vector<std::string> label_names);
-  HistogramFamily* AddHistogram(std::string_view name, std::string_view help,
+  HistogramFamily* AddHistogram(absl::string_view name, absl::string_view help,
                                 std::vector<std::string> label_names,
                                 std::vector<double> bounds);
 
@@ -109,7 +109,7 @@ class MetricsRegistry {
   // label values escaped, ending with a newline.
   std::string Render() const;
 
-  static constexpr std::string_view kContentType =
+  static constexpr absl::string_view kContentType =
       "text/plain; version=0.0.4; charset=utf-8";
 
  private:

@@ -5,12 +5,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace corral::core {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Priority>, 8> kNames = {{
+constexpr std::array<std::pair<absl::string_view, Priority>, 8> kNames = {{
     {"Debug", Priority::kDebug},
     {"Informational", Priority::kInformational},
     {"Notice", Priority::kNotice},
@@ -23,7 +24,7 @@ constexpr std::array<std::pair<std::string_view, Priority>, 8> kNames = {{
 
 }  // namespace
 
-absl::StatusOr<Priority> ParsePriority(std::string_view name) {
+absl::StatusOr<Priority> ParsePriority(absl::string_view name) {
   for (const auto& [canonical, priority] : kNames) {
     if (absl::EqualsIgnoreCase(name, canonical)) return priority;
   }
@@ -34,7 +35,7 @@ absl::StatusOr<Priority> ParsePriority(std::string_view name) {
       "informational or debug)"));
 }
 
-std::string_view PriorityName(Priority priority) {
+absl::string_view PriorityName(Priority priority) {
   for (const auto& [canonical, p] : kNames) {
     if (p == priority) return canonical;
   }

@@ -1,7 +1,7 @@
 #ifndef CORRAL_CORE_PRIORITY_H_
 #define CORRAL_CORE_PRIORITY_H_
 
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 
@@ -23,10 +23,10 @@ enum class Priority : int {
 
 // Parses a priority name in any case; "info" is accepted for Informational.
 // Returns InvalidArgument naming the value when it is not a priority.
-absl::StatusOr<Priority> ParsePriority(std::string_view name);
+absl::StatusOr<Priority> ParsePriority(absl::string_view name);
 
 // The long, Title-case form Falco writes ("Warning", "Informational").
-std::string_view PriorityName(Priority priority);
+absl::string_view PriorityName(Priority priority);
 
 }  // namespace corral::core
 

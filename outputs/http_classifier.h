@@ -2,7 +2,7 @@
 #define CORRAL_OUTPUTS_HTTP_CLASSIFIER_H_
 
 #include <optional>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -18,7 +18,7 @@ namespace corral::outputs {
 SendResult ClassifyHttp(const absl::StatusOr<core::HttpResponse>& response, absl::Time now);
 
 // Parses a Retry-After value: delta-seconds or an IMF-fixdate / RFC 850 / asctime date.
-std::optional<absl::Duration> ParseRetryAfter(std::string_view value, absl::Time now);
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Time now);
 
 }  // namespace corral::outputs
 

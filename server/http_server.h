@@ -5,7 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -25,7 +25,7 @@ struct HttpServerRequest {
   core::HttpHeaders headers;  // names lower-cased
   std::string body;
   std::string remote;         // peer "ip:port"
-  std::string Header(std::string_view name) const;  // first value, or ""
+  std::string Header(absl::string_view name) const;  // first value, or ""
 };
 
 struct HttpServerResponse {

@@ -4,7 +4,7 @@
 #include <deque>
 #include <memory>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,7 +22,7 @@ struct RecordedRequest {
   core::HttpHeaders headers;  // names lower-cased, in arrival order
   std::string body;
   absl::Time received;
-  std::string Header(std::string_view name) const;  // first value, or ""
+  std::string Header(absl::string_view name) const;  // first value, or ""
 };
 
 struct ScriptedResponse {
@@ -53,7 +53,7 @@ class FakeHttpServer {
   void Stop();
   int port() const;
   // "http://127.0.0.1:PORT/path" ("https://" with TLS).
-  std::string Url(std::string_view path = "/") const;
+  std::string Url(absl::string_view path = "/") const;
 
   // The next requests get these responses in order; after them, the default (200 "ok").
   void Script(std::vector<ScriptedResponse> responses);
