@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -20,6 +21,11 @@ std::string FormatValue(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     return absl::StrCat(static_cast<int64_t>(v));
+  }
+  // The shortest form that reads back as the same double ("0.1", not "0.10000000000000001").
+  for (int precision : {15, 16, 17}) {
+    std::string text = absl::StrFormat("%.*g", precision, v);
+    if (std::strtod(text.c_str(), nullptr) == v) return text;
   }
   return absl::StrFormat("%.17g", v);
 }

@@ -1,0 +1,59 @@
+#include "ingest/http/http_alert_ingest.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/alert_json.h"
+
+namespace corral::ingest {
+
+HttpAlertIngest::HttpAlertIngest(core::Intake* intake, core::MetricsRegistry* metrics,
+                                 std::string hostname)
+    : intake_(intake), hostname_(std::move(hostname)) {
+  auto* inputs = metrics->AddCounter("corral_inputs_total", "Alerts received, by input and outcome.",
+                                     {"source", "status"});
+  accepted_ = inputs->With({"http", "accepted"});
+  invalid_ = inputs->With({"http", "invalid"});
+  refused_ = inputs->With({"http", "refused"});
+}
+
+void HttpAlertIngest::Post(absl::string_view body, Reply reply) {
+  absl::StatusOr<core::Alert> alert = core::DecodeFalcoAlert(body);
+  if (!alert.ok()) {
+    invalid_->Inc();
+    std::move(reply)(400, absl::StrCat("invalid alert: ", alert.status().message(), "\n"));
+    return;
+  }
+  Submit(*std::move(alert), std::move(reply));
+}
+
+void HttpAlertIngest::PostTest(Reply reply) {
+  core::Alert alert;
+  alert.time = absl::Now();
+  alert.priority = core::Priority::kDebug;
+  alert.rule = "Test rule";
+  alert.source = "internal";
+  alert.hostname = hostname_;
+  alert.output = "This is a test from corral";
+  alert.tags = {"test", "example"};
+  alert.output_fields_json = R"({"proc.name":"corral","user.name":"corral"})";
+  Submit(std::move(alert), std::move(reply));
+}
+
+void HttpAlertIngest::Submit(core::Alert alert, Reply reply) {
+  intake_->Submit(std::move(alert), [this, reply = std::move(reply)](
+                                        absl::StatusOr<uint64_t> seq) mutable {
+    if (seq.ok()) {
+      accepted_->Inc();
+      std::move(reply)(200, absl::StrCat("{\"seq\":", *seq, "}\n"));
+    } else if (absl::IsInvalidArgument(seq.status())) {
+      invalid_->Inc();
+      std::move(reply)(400, absl::StrCat("invalid alert: ", seq.status().message(), "\n"));
+    } else {
+      refused_->Inc();
+      std::move(reply)(503, absl::StrCat(seq.status().message(), "\n"));
+    }
+  });
+}
+
+}  // namespace corral::ingest

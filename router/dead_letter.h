@@ -1,0 +1,40 @@
+#ifndef CORRAL_ROUTER_DEAD_LETTER_H_
+#define CORRAL_ROUTER_DEAD_LETTER_H_
+
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "core/alert.h"
+#include "core/clock.h"
+
+namespace corral::router {
+
+// The file where alerts go that an output gave up on, one JSON object per line:
+//   {"time":"...","output":"audit-hook","reason":"HTTP 400: bad payload","attempts":1,
+//    "last_status":400,"alert":{...Falco alert JSON...}}
+// Each line is written with one write(2) and flushed to disk before Write() returns, so a dead
+// letter survives a crash. Thread-safe.
+class DeadLetterFile {
+ public:
+  DeadLetterFile(std::string path, core::Clock* clock);
+  ~DeadLetterFile();
+
+  // Creates the parent directory and opens the file for appending.
+  absl::Status Open();
+  absl::Status Write(const core::Alert& alert, absl::string_view output,
+                     absl::string_view reason, int attempts, int last_status);
+  const std::string& path() const { return path_; }
+
+ private:
+  const std::string path_;
+  core::Clock* const clock_;
+  absl::Mutex mu_;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;
+};
+
+}  // namespace corral::router
+
+#endif  // CORRAL_ROUTER_DEAD_LETTER_H_

@@ -1,0 +1,144 @@
+#include "core/alert_json.h"
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace corral::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string ReadFixture(const std::string& name) {
+  std::ifstream in(std::string(CORRAL_FIXTURES_DIR) + "/" + name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(AlertJsonTest, DecodesEveryFalcoFixtureWithFieldTypesIntact) {
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(CORRAL_FIXTURES_DIR) + "/falco")) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    std::string text = ReadFixture("falco/" + entry.path().filename().string());
+    absl::StatusOr<Alert> alert = DecodeFalcoAlert(text);
+    ASSERT_TRUE(alert.ok()) << alert.status();
+
+    boost::json::value original = boost::json::parse(text);
+    boost::json::value encoded = boost::json::parse(EncodeFalcoAlert(*alert));
+    // Every field Falco sent comes back with the same value and JSON type.
+    for (const auto& [key, value] : original.as_object()) {
+      EXPECT_EQ(encoded.as_object().at(key), value) << key;
+    }
+  }
+}
+
+TEST(AlertJsonTest, KeepsNullsNumbersAndNegativeValues) {
+  absl::StatusOr<Alert> alert = DecodeFalcoAlert(ReadFixture("falco/syscall_read_sensitive_file.json"));
+  ASSERT_TRUE(alert.ok()) << alert.status();
+  boost::json::object fields = ParseOutputFields(*alert);
+  EXPECT_TRUE(fields.at("k8s.ns.name").is_null());
+  EXPECT_EQ(fields.at("user.loginuid").as_int64(), -1);
+  EXPECT_EQ(fields.at("proc.tty").as_int64(), 34816);
+  EXPECT_EQ(fields.at("evt.time").as_int64(), 1783277459430325374);
+  EXPECT_EQ(alert->priority, Priority::kWarning);
+  EXPECT_EQ(FormatAlertTime(alert->time), "2026-07-05T18:50:59.430325374Z");
+}
+
+TEST(AlertJsonTest, RejectsEveryInvalidExampleWithAReason) {
+  std::istringstream lines(ReadFixture("falco/invalid_examples.ndjson"));
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    ++count;
+    absl::StatusOr<Alert> alert = DecodeFalcoAlert(line);
+    EXPECT_FALSE(alert.ok()) << line;
+    EXPECT_EQ(alert.status().code(), absl::StatusCode::kInvalidArgument) << line;
+    EXPECT_FALSE(alert.status().message().empty()) << line;
+  }
+  EXPECT_GE(count, 6);
+}
+
+TEST(AlertJsonTest, NamesTheBrokenRule) {
+  const std::string base = R"("output":"x","priority":"Warning","time":"2026-11-02T10:15:31Z")";
+  EXPECT_EQ(DecodeFalcoAlert("{" + base + R"(,"output_fields":{"a":1}})").status().message(),
+            "missing rule");
+  EXPECT_EQ(DecodeFalcoAlert(R"({"rule":"R","priority":"Warning","output_fields":{"a":1}})")
+                .status()
+                .message(),
+            "missing time");
+  EXPECT_EQ(DecodeFalcoAlert(R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z"})")
+                .status()
+                .message(),
+            "missing output_fields");
+  EXPECT_EQ(DecodeFalcoAlert(
+                R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{}})")
+                .status()
+                .message(),
+            "empty output_fields");
+  EXPECT_THAT(DecodeFalcoAlert(
+                  R"({"rule":"R","priority":"Urgent","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
+                  .status()
+                  .message(),
+              HasSubstr("unknown priority \"Urgent\""));
+  EXPECT_THAT(DecodeFalcoAlert(
+                  R"({"rule":"R","priority":"Warning","time":"0001-01-01T00:00:00Z","output_fields":{"a":1}})")
+                  .status()
+                  .message(),
+              HasSubstr("zero"));
+  EXPECT_THAT(DecodeFalcoAlert(
+                  R"({"rule":"R","priority":"Warning","time":"yesterday","output_fields":{"a":1}})")
+                  .status()
+                  .message(),
+              HasSubstr("RFC 3339"));
+  EXPECT_THAT(DecodeFalcoAlert(
+                  R"({"rule":5,"priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
+                  .status()
+                  .message(),
+              HasSubstr("\"rule\" must be a string"));
+  EXPECT_THAT(DecodeFalcoAlert(
+                  R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1},"tags":[1]})")
+                  .status()
+                  .message(),
+              HasSubstr("tags"));
+  EXPECT_THAT(DecodeFalcoAlert("[1,2,3]").status().message(), HasSubstr("JSON object"));
+  EXPECT_THAT(DecodeFalcoAlert("{\"rule\":").status().message(), HasSubstr("not valid JSON"));
+  EXPECT_THAT(DecodeFalcoAlert("").status().message(), HasSubstr("not valid JSON"));
+}
+
+TEST(AlertJsonTest, AcceptsAnyPriorityCaseAndEmptyOutputAndIgnoresUnknownKeys) {
+  absl::StatusOr<Alert> alert = DecodeFalcoAlert(
+      R"({"rule":"R","priority":"info","time":"2026-11-02T10:15:31+02:00","output":"",)"
+      R"("output_fields":{"a":"b"},"extra":{"nested":true}})");
+  ASSERT_TRUE(alert.ok()) << alert.status();
+  EXPECT_EQ(alert->priority, Priority::kInformational);
+  EXPECT_EQ(FormatAlertTime(alert->time), "2026-11-02T08:15:31Z");
+  EXPECT_EQ(alert->output, "");
+}
+
+TEST(AlertJsonTest, EncodesAlphabeticallyWithIdentity) {
+  Alert alert;
+  alert.uuid = "u-1";
+  alert.seq = 42;
+  alert.time = absl::FromUnixNanos(1793615000123000000);
+  alert.priority = Priority::kCritical;
+  alert.rule = "Rule \"q\"";
+  alert.output = "line\nbreak";
+  alert.source = "syscall";
+  alert.hostname = "h";
+  alert.tags = {"a", "b"};
+  alert.output_fields_json = R"({"x":1})";
+  EXPECT_EQ(EncodeFalcoAlert(alert),
+            R"({"hostname":"h","output":"line\nbreak","output_fields":{"x":1},)"
+            R"("priority":"Critical","rule":"Rule \"q\"","seq":42,"source":"syscall",)"
+            R"("tags":["a","b"],"time":"2026-11-02T10:23:20.123Z","uuid":"u-1"})");
+}
+
+}  // namespace
+}  // namespace corral::core

@@ -1,0 +1,95 @@
+#include <set>
+
+#include "core/alert.h"
+#include "core/enrichment.h"
+#include "core/json_util.h"
+#include "core/log.h"
+#include "core/priority.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace corral::core {
+namespace {
+
+TEST(PriorityTest, ParsesEveryNameInAnyCaseAndOrdersUpward) {
+  EXPECT_EQ(*ParsePriority("EMERGENCY"), Priority::kEmergency);
+  EXPECT_EQ(*ParsePriority("alert"), Priority::kAlert);
+  EXPECT_EQ(*ParsePriority("Critical"), Priority::kCritical);
+  EXPECT_EQ(*ParsePriority("error"), Priority::kError);
+  EXPECT_EQ(*ParsePriority("wArNiNg"), Priority::kWarning);
+  EXPECT_EQ(*ParsePriority("notice"), Priority::kNotice);
+  EXPECT_EQ(*ParsePriority("informational"), Priority::kInformational);
+  EXPECT_EQ(*ParsePriority("INFO"), Priority::kInformational);
+  EXPECT_EQ(*ParsePriority("debug"), Priority::kDebug);
+  EXPECT_FALSE(ParsePriority("warn").ok());
+  EXPECT_FALSE(ParsePriority("").ok());
+  EXPECT_LT(Priority::kDebug, Priority::kWarning);
+  EXPECT_LT(Priority::kCritical, Priority::kEmergency);
+  EXPECT_EQ(PriorityName(Priority::kInformational), "Informational");
+}
+
+TEST(UuidTest, IsVersion4AndUnique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewUuid();
+    ASSERT_EQ(id.size(), 36u);
+    EXPECT_EQ(id[14], '4');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(JsonUtilTest, EscapesControlsAndReplacesInvalidUtf8) {
+  EXPECT_EQ(JsonQuote("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\u0001")");
+  EXPECT_EQ(JsonQuote("caf\xC3\xA9"), "\"caf\xC3\xA9\"");
+  EXPECT_EQ(JsonQuote("bad\xFFz"), "\"bad\xEF\xBF\xBDz\"");
+  EXPECT_EQ(JsonQuote("\xE2\x82"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
+}
+
+TEST(EnrichmentTest, SetsCustomFieldsAndAppendsMissingTags) {
+  Enrichment enrichment;
+  enrichment.custom_fields = {{"env", "prod"}, {"a", "replaced"}};
+  enrichment.custom_tags = {"gcp", "t1"};
+  Alert alert;
+  alert.output_fields_json = R"({"a":1,"n":null})";
+  alert.tags = {"t1"};
+  enrichment.Apply(alert);
+  EXPECT_EQ(alert.output_fields_json, R"({"a":"replaced","n":null,"env":"prod"})");
+  EXPECT_THAT(alert.tags, ::testing::ElementsAre("t1", "gcp"));
+}
+
+TEST(EnrichmentTest, EnrichingIntakeEnrichesThenForwards) {
+  struct Recorder : Intake {
+    void Submit(Alert alert, IntakeDone done) override {
+      got = alert;
+      std::move(done)(uint64_t{7});
+    }
+    Alert got;
+  } recorder;
+  EnrichingIntake intake(Enrichment{{}, {"extra"}}, &recorder);
+  uint64_t seq = 0;
+  intake.Submit(Alert{}, [&](absl::StatusOr<uint64_t> s) { seq = *s; });
+  EXPECT_EQ(seq, 7u);
+  EXPECT_THAT(recorder.got.tags, ::testing::ElementsAre("extra"));
+}
+
+TEST(LogTest, RedactUrlKeepsOnlySchemeAndHost) {
+  EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T0/B0/SECRET"),
+            "https://hooks.slack.com/***");
+  EXPECT_EQ(RedactUrl("http://user:pw@127.0.0.1:9000/a?token=x"), "http://127.0.0.1:9000/***");
+  EXPECT_EQ(RedactUrl("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+  EXPECT_EQ(RedactUrl("not a url"), "***");
+}
+
+TEST(LogTest, ParsesLevels) {
+  LogLevel level;
+  EXPECT_TRUE(ParseLogLevel("DEBUG", &level));
+  EXPECT_EQ(level, LogLevel::kDebug);
+  EXPECT_TRUE(ParseLogLevel("warning", &level));
+  EXPECT_EQ(level, LogLevel::kWarn);
+  EXPECT_FALSE(ParseLogLevel("loud", &level));
+}
+
+}  // namespace
+}  // namespace corral::core

@@ -1,0 +1,283 @@
+#include "router/output_queue.h"
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "router/router.h"
+#include "tests/router/scripted_output.h"
+
+namespace corral::router {
+namespace {
+
+using outputs::SendResult;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+core::OutputConfig FastRetryConfig(std::string name) {
+  core::OutputConfig c;
+  c.name = std::move(name);
+  c.type = "scripted";
+  c.retry.initial_backoff = absl::Milliseconds(1);
+  c.retry.max_backoff = absl::Milliseconds(2);
+  return c;
+}
+
+core::AlertPtr MakeAlert(uint64_t seq, core::Priority priority = core::Priority::kWarning) {
+  auto a = std::make_shared<core::Alert>();
+  a->seq = seq;
+  a->uuid = absl::StrCat("uuid-", seq);
+  a->rule = "R";
+  a->priority = priority;
+  a->output_fields_json = R"({"k":1})";
+  return a;
+}
+
+class OutputQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrCat("queue_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    dead_letters_ = std::make_unique<DeadLetterFile>((dir_ / "dead.jsonl").string(),
+                                                     core::Clock::Real());
+    ASSERT_TRUE(dead_letters_->Open().ok());
+  }
+
+  std::unique_ptr<OutputQueue> MakeQueue(const core::OutputConfig& config, ScriptedOutput** out,
+                                         int64_t max_batch = 1) {
+    auto output = std::make_unique<ScriptedOutput>(max_batch);
+    *out = output.get();
+    return std::make_unique<OutputQueue>(config, std::move(output), dead_letters_.get(),
+                                         &metrics_);
+  }
+
+  std::vector<boost::json::object> DeadLetters() {
+    std::ifstream in(dead_letters_->path());
+    std::vector<boost::json::object> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(boost::json::parse(line).as_object());
+    return lines;
+  }
+
+  // Waits (bounded) until the queue has nothing queued or in flight.
+  static bool WaitIdle(OutputQueue& queue) { return queue.Drain(absl::Now() + kWait); }
+
+  std::filesystem::path dir_;
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<DeadLetterFile> dead_letters_;
+};
+
+TEST_F(OutputQueueTest, RetriesUntilDelivered) {
+  ScriptedOutput* output;
+  auto queue = MakeQueue(FastRetryConfig("hook"), &output);
+  output->Script({SendResult::Retry("HTTP 503", 503), SendResult::Retry("HTTP 503", 503),
+                  SendResult::Delivered(200)});
+  queue->Start();
+  queue->Push(MakeAlert(1));
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls().size(), 3u);
+  OutputQueue::Stats stats = queue->stats();
+  EXPECT_EQ(stats.delivered, 1u);
+  EXPECT_EQ(stats.failed, 0u);
+  EXPECT_EQ(stats.low_watermark, 1u);
+  EXPECT_TRUE(DeadLetters().empty());
+  std::string text = metrics_.Render();
+  EXPECT_THAT(text, HasSubstr("corral_retries_total{output=\"hook\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("corral_queue_depth{output=\"hook\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("corral_delivery_latency_seconds_count{output=\"hook\"} 1\n"));
+}
+
+TEST_F(OutputQueueTest, PermanentFailureIsDeadLetteredOnce) {
+  ScriptedOutput* output;
+  auto queue = MakeQueue(FastRetryConfig("hook"), &output);
+  output->Script({SendResult::Permanent("HTTP 400: bad payload", 400)});
+  queue->Start();
+  queue->Push(MakeAlert(7));
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls().size(), 1u);
+  std::vector<boost::json::object> dead = DeadLetters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].at("output").as_string(), "hook");
+  EXPECT_EQ(dead[0].at("reason").as_string(), "HTTP 400: bad payload");
+  EXPECT_EQ(dead[0].at("attempts").as_int64(), 1);
+  EXPECT_EQ(dead[0].at("last_status").as_int64(), 400);
+  EXPECT_EQ(dead[0].at("alert").at("seq").as_int64(), 7);
+  EXPECT_EQ(dead[0].at("alert").at("uuid").as_string(), "uuid-7");
+  EXPECT_EQ(queue->stats().failed, 1u);
+  EXPECT_EQ(queue->stats().low_watermark, 0u);  // seqs 1..6 were neither pushed nor skipped
+  EXPECT_THAT(metrics_.Render(), HasSubstr("corral_dead_letters_total{output=\"hook\"} 1\n"));
+}
+
+TEST_F(OutputQueueTest, GivesUpAfterMaxAttempts) {
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("hook");
+  config.retry.max_attempts = 4;
+  auto queue = MakeQueue(config, &output);
+  output->SetDefault(SendResult::Retry("HTTP 502: bad gateway", 502));
+  queue->Start();
+  queue->Push(MakeAlert(1));
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls().size(), 4u);
+  std::vector<boost::json::object> dead = DeadLetters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_THAT(std::string(dead[0].at("reason").as_string()),
+              HasSubstr("HTTP 502: bad gateway; gave up: 4 attempts made (max_attempts 4)"));
+  EXPECT_EQ(dead[0].at("attempts").as_int64(), 4);
+}
+
+TEST_F(OutputQueueTest, HonoursRetryAfter) {
+  ScriptedOutput* output;
+  auto queue = MakeQueue(FastRetryConfig("hook"), &output);
+  output->Script({SendResult::Retry("HTTP 429", 429, absl::Milliseconds(300))});
+  queue->Start();
+  const absl::Time start = absl::Now();
+  queue->Push(MakeAlert(1));
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_EQ(output->calls().size(), 2u);
+}
+
+TEST_F(OutputQueueTest, BatchesWhenTheOutputTakesBatches) {
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("batch");
+  config.batch.max_items = 4;
+  config.batch.max_wait = absl::Seconds(30);
+  auto queue = MakeQueue(config, &output, /*max_batch=*/100);
+  queue->Start();
+  for (uint64_t seq = 1; seq <= 10; ++seq) queue->Push(MakeAlert(seq));
+  // Two full batches go at once; the last two wait for max_wait unless drained.
+  ASSERT_TRUE(output->WaitForCalls(2, kWait));
+  ASSERT_TRUE(WaitIdle(*queue));  // Drain flushes the partial batch.
+  EXPECT_THAT(output->calls(), ElementsAre(ElementsAre(1, 2, 3, 4), ElementsAre(5, 6, 7, 8),
+                                           ElementsAre(9, 10)));
+  EXPECT_EQ(queue->stats().low_watermark, 10u);
+}
+
+TEST_F(OutputQueueTest, ConcurrentWorkersTrackProgressExactly) {
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("wide");
+  config.concurrency = 4;
+  auto queue = MakeQueue(config, &output);
+  queue->Start();
+  for (uint64_t seq = 1; seq <= 500; ++seq) {
+    if (seq % 5 == 0) {
+      queue->Skip(seq);
+    } else {
+      queue->Push(MakeAlert(seq));
+    }
+  }
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls().size(), 400u);
+  EXPECT_EQ(queue->stats().delivered, 400u);
+  EXPECT_EQ(queue->stats().low_watermark, 500u);
+}
+
+TEST_F(OutputQueueTest, FullQueueHasNoRoom) {
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("small");
+  config.queue_size = 3;
+  auto queue = MakeQueue(config, &output);
+  output->Hold();
+  queue->Start();
+  for (uint64_t seq = 1; seq <= 3; ++seq) queue->Push(MakeAlert(seq));
+  EXPECT_FALSE(queue->HasRoom());
+  output->Release();
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_TRUE(queue->HasRoom());
+}
+
+TEST_F(OutputQueueTest, StopDeadLettersWhatIsLeft) {
+  ScriptedOutput* output;
+  auto queue = MakeQueue(FastRetryConfig("down"), &output);
+  output->SetDefault(SendResult::Retry("connection refused"));
+  queue->Start();
+  queue->Push(MakeAlert(1));
+  queue->Push(MakeAlert(2));
+  ASSERT_TRUE(output->WaitForCalls(3, kWait));
+  queue->Stop();
+  std::vector<boost::json::object> dead = DeadLetters();
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_THAT(std::string(dead[0].at("reason").as_string()), HasSubstr("corral stopped"));
+}
+
+TEST(RouterTest, AssignsSequenceAndFansOutByFilter) {
+  core::MetricsRegistry metrics;
+  DeadLetterFile dead(::testing::TempDir() + "/router_dead.jsonl", core::Clock::Real());
+  ASSERT_TRUE(dead.Open().ok());
+  core::OutputConfig all = FastRetryConfig("all");
+  core::OutputConfig urgent = FastRetryConfig("urgent");
+  urgent.min_priority = core::Priority::kCritical;
+  auto out_all = std::make_unique<ScriptedOutput>();
+  auto out_urgent = std::make_unique<ScriptedOutput>();
+  ScriptedOutput* all_ptr = out_all.get();
+  ScriptedOutput* urgent_ptr = out_urgent.get();
+  std::vector<std::unique_ptr<OutputQueue>> queues;
+  queues.push_back(std::make_unique<OutputQueue>(all, std::move(out_all), &dead, &metrics));
+  queues.push_back(std::make_unique<OutputQueue>(urgent, std::move(out_urgent), &dead, &metrics));
+  Router router(std::move(queues));
+  router.Start();
+
+  std::vector<uint64_t> seqs;
+  for (auto priority : {core::Priority::kNotice, core::Priority::kCritical, core::Priority::kDebug,
+                        core::Priority::kEmergency}) {
+    core::Alert alert;
+    alert.priority = priority;
+    alert.rule = "R";
+    router.Submit(alert, [&](absl::StatusOr<uint64_t> seq) {
+      ASSERT_TRUE(seq.ok());
+      seqs.push_back(*seq);
+    });
+  }
+  EXPECT_THAT(seqs, ElementsAre(1, 2, 3, 4));
+  ASSERT_TRUE(router.Drain(absl::Now() + kWait));
+  EXPECT_EQ(all_ptr->calls().size(), 4u);
+  EXPECT_THAT(urgent_ptr->calls(), ElementsAre(ElementsAre(2), ElementsAre(4)));
+  // Alerts the filter skipped count as finished for progress.
+  EXPECT_EQ(router.queues()[1]->stats().low_watermark, 4u);
+
+  router.StopIntake();
+  absl::Status refused;
+  router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) { refused = seq.status(); });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
+  core::MetricsRegistry metrics;
+  DeadLetterFile dead(::testing::TempDir() + "/router_full_dead.jsonl", core::Clock::Real());
+  ASSERT_TRUE(dead.Open().ok());
+  core::OutputConfig roomy = FastRetryConfig("roomy");
+  core::OutputConfig tiny = FastRetryConfig("tiny");
+  tiny.queue_size = 1;
+  auto out_roomy = std::make_unique<ScriptedOutput>();
+  auto out_tiny = std::make_unique<ScriptedOutput>();
+  out_tiny->Hold();
+  ScriptedOutput* tiny_ptr = out_tiny.get();
+  std::vector<std::unique_ptr<OutputQueue>> queues;
+  queues.push_back(std::make_unique<OutputQueue>(roomy, std::move(out_roomy), &dead, &metrics));
+  queues.push_back(std::make_unique<OutputQueue>(tiny, std::move(out_tiny), &dead, &metrics));
+  Router router(std::move(queues));
+  router.Start();
+
+  std::vector<absl::Status> results;
+  for (int i = 0; i < 2; ++i) {
+    router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) { results.push_back(seq.status()); });
+  }
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[1].code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(results[1].message()), HasSubstr("\"tiny\""));
+  EXPECT_EQ(router.last_seq(), 1u);  // the refused alert got no seq and reached no queue
+  tiny_ptr->Release();
+  ASSERT_TRUE(router.Drain(absl::Now() + kWait));
+  EXPECT_EQ(router.queues()[0]->stats().delivered, 1u);
+}
+
+}  // namespace
+}  // namespace corral::router

@@ -1,0 +1,69 @@
+#ifndef CORRAL_TESTS_ROUTER_SCRIPTED_OUTPUT_H_
+#define CORRAL_TESTS_ROUTER_SCRIPTED_OUTPUT_H_
+
+#include <deque>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "outputs/output.h"
+
+namespace corral::router {
+
+// An Output that answers from a script (then with the default) and records every batch it got.
+class ScriptedOutput : public outputs::Output {
+ public:
+  explicit ScriptedOutput(int64_t max_batch = 1) : max_batch_(max_batch) {}
+
+  void Script(std::vector<outputs::SendResult> results) {
+    absl::MutexLock lock(&mu_);
+    for (auto& r : results) script_.push_back(std::move(r));
+  }
+  void SetDefault(outputs::SendResult result) {
+    absl::MutexLock lock(&mu_);
+    default_ = std::move(result);
+  }
+  // Blocks every Send until Release().
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    held_ = true;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    held_ = false;
+  }
+
+  outputs::SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<uint64_t> seqs;
+    for (const auto& a : batch) seqs.push_back(a->seq);
+    calls_.push_back(seqs);
+    mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
+    if (script_.empty()) return default_;
+    outputs::SendResult r = script_.front();
+    script_.pop_front();
+    return r;
+  }
+  int64_t MaxBatchItems() const override { return max_batch_; }
+
+  bool WaitForCalls(size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() { return calls_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+  std::vector<std::vector<uint64_t>> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  const int64_t max_batch_;
+  absl::Mutex mu_;
+  std::deque<outputs::SendResult> script_;
+  outputs::SendResult default_ = outputs::SendResult::Delivered(200);
+  bool held_ = false;
+  std::vector<std::vector<uint64_t>> calls_;
+};
+
+}  // namespace corral::router
+
+#endif  // CORRAL_TESTS_ROUTER_SCRIPTED_OUTPUT_H_
