@@ -1,13 +1,14 @@
 #ifndef CORRAL_CORE_CONFIG_H_
 #define CORRAL_CORE_CONFIG_H_
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -16,14 +17,16 @@
 
 namespace corral::core {
 
-// The effective configuration (DESIGN.md "Configuration"), after ${VAR} expansion, defaults and
-// the Falcosidekick mapping. Type-specific output keys stay in OutputConfig::node and are read by
-// that output's own config parser (outputs/<type>/<type>_config.h).
+// The effective configuration (DESIGN.md "Configuration"), after ${VAR}
+// expansion, defaults and the Falcosidekick mapping. Type-specific output keys
+// stay in OutputConfig::node and are read by that output's own config parser
+// (outputs/<type>/<type>_config.h).
 
 struct ServerTlsConfig {
   std::string cert_file;
   std::string key_file;
-  std::string client_ca_file;  // set: clients must present a certificate it signed
+  std::string
+      client_ca_file;  // set: clients must present a certificate it signed
   bool enabled() const { return !cert_file.empty(); }
 };
 
@@ -34,10 +37,13 @@ struct ListenConfig {
   std::string auth_token;  // empty: no authentication
   uint64_t max_body_bytes = 1 << 20;
   uint64_t max_header_bytes = 16 << 10;
-  absl::Duration header_timeout = absl::Seconds(10);  // whole request head must arrive in this
-  absl::Duration idle_timeout = absl::Seconds(60);    // keep-alive connection with nothing to do
-  absl::Duration drain_timeout = absl::Seconds(15);   // SIGTERM: how long in-flight work may take
-  int io_threads = 0;                                 // 0: one per core
+  absl::Duration header_timeout =
+      absl::Seconds(10);  // whole request head must arrive in this
+  absl::Duration idle_timeout =
+      absl::Seconds(60);  // keep-alive connection with nothing to do
+  absl::Duration drain_timeout =
+      absl::Seconds(15);  // SIGTERM: how long in-flight work may take
+  int io_threads = 0;     // 0: one per core
 };
 
 struct SpoolConfig {
@@ -50,7 +56,7 @@ struct SpoolConfig {
 struct RetryConfig {
   absl::Duration initial_backoff = absl::Milliseconds(500);
   absl::Duration max_backoff = absl::Seconds(60);
-  int64_t max_attempts = 0;              // 0: no limit
+  int64_t max_attempts = 0;                  // 0: no limit
   absl::Duration max_age = absl::Hours(24);  // 0: no limit
 };
 
@@ -60,7 +66,8 @@ struct BatchConfig {
   absl::Duration max_wait = absl::Seconds(1);
 };
 
-// The keys every output takes; everything else in `node` belongs to the output's type.
+// The keys every output takes; everything else in `node` belongs to the
+// output's type.
 struct OutputConfig {
   std::string name;
   std::string type;
@@ -71,12 +78,14 @@ struct OutputConfig {
   RetryConfig retry;
   int64_t concurrency = 1;
   BatchConfig batch;
-  int64_t queue_size = 100000;  // alerts waiting in memory for this output before intake says 503
-  YAML::Node node;              // the output's whole mapping, for its type-specific keys
-  std::string path;             // "outputs[2]", for error messages
+  int64_t queue_size = 100000;  // alerts waiting in memory for this output
+                                // before intake says 503
+  YAML::Node node;   // the output's whole mapping, for its type-specific keys
+  std::string path;  // "outputs[2]", for error messages
 };
 
-// Keys of OutputConfig read by the common parser; an output's own parser treats them as known.
+// Keys of OutputConfig read by the common parser; an output's own parser treats
+// them as known.
 const std::set<std::string>& CommonOutputKeys();
 
 struct IngestHttpConfig {
@@ -102,15 +111,41 @@ struct Config {
 // The configuration used when corral runs without -c.
 extern const char kEmbeddedDefaultConfig[];
 
-// Reads a config file (native schema or Falcosidekick's), expands ${VAR}, applies Falcosidekick
-// environment variables, and validates everything but type-specific output keys.
-// On failure: InvalidArgument listing every error, one per line, each with file:line:col and key path.
+// Reads a config file (native schema or Falcosidekick's), expands ${VAR},
+// applies Falcosidekick environment variables, and validates everything but
+// type-specific output keys. On failure: InvalidArgument listing every error,
+// one per line, each with file:line:col and key path.
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 // The same for YAML text; `source` names it in errors.
-absl::StatusOr<Config> LoadConfigText(const std::string& text, const std::string& source);
+absl::StatusOr<Config> LoadConfigText(const std::string& text,
+                                      const std::string& source);
 
-// The effective configuration as YAML, every secret masked (tokens, keys, passwords, the path and
-// query of webhook URLs), for `corral check-config`.
+// The name LoadDefaultConfig() gives the embedded default in errors and
+// Config::source.
+inline constexpr char kEmbeddedDefaultSource[] = "<embedded default>";
+
+// Looks up an environment variable: its value, or nullptr when unset. The
+// loaders use getenv(); tests pass their own so that they need not change the
+// process environment.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Falcosidekick's environment variables (LISTENPORT, WEBHOOK_ADDRESS,
+// SLACK_WEBHOOKURL, ...; docs/configuration.md) are read through `env` and
+// override the file's values, whichever schema the file uses: on a native file
+// or the embedded default they change listen.http and add outputs.
+// ${VAR} inside the file is still expanded from the process environment
+// (getenv).
+absl::StatusOr<Config> LoadConfigFileWithEnv(const std::string& path,
+                                             const EnvLookup& env);
+absl::StatusOr<Config> LoadConfigTextWithEnv(const std::string& text,
+                                             const std::string& source,
+                                             const EnvLookup& env);
+// kEmbeddedDefaultConfig, with the process environment applied (what `corral`
+// without -c runs).
+absl::StatusOr<Config> LoadDefaultConfig();
+
+// The effective configuration as YAML, every secret masked (tokens, keys,
+// passwords, the path and query of webhook URLs), for `corral check-config`.
 std::string RenderEffectiveConfig(const Config& config);
 
 }  // namespace corral::core

@@ -127,7 +127,9 @@ ConfigMap::ConfigMap(YAML::Node node, std::string path, ConfigErrors* errors,
     : node_(node), path_(std::move(path)), errors_(errors), known_(std::move(known)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     errors_->Add(node_, path_, "expected a mapping of keys to values");
-    node_ = YAML::Node(YAML::NodeType::Map);
+    // reset(), not operator=: assigning a YAML::Node overwrites the node it refers to, which
+    // would turn the caller's document node into a map.
+    node_.reset(YAML::Node(YAML::NodeType::Map));
   }
 }
 
