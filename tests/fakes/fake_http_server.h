@@ -4,10 +4,10 @@
 #include <deque>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/http_client.h"
 
@@ -64,6 +64,8 @@ class FakeHttpServer {
   // True once at least `n` requests have arrived; false if `timeout` passes first.
   bool WaitForRequests(size_t n, absl::Duration timeout) const;
   void ClearRequests();
+  // TCP connections accepted since construction (across restarts): shows connection reuse.
+  size_t ConnectionCount() const;
 
  private:
   struct Impl;
