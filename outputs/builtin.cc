@@ -1,0 +1,15 @@
+#include "outputs/file/file_output.h"
+#include "outputs/registry.h"
+#include "outputs/stdout/stdout_output.h"
+#include "outputs/webhook/webhook_output.h"
+
+namespace corral::outputs {
+
+// Every built-in destination, one line each.
+void RegisterBuiltinOutputs(Registry& registry) {
+  (void)registry.Register("stdout", &CreateStdoutOutput);
+  (void)registry.Register("file", &CreateFileOutput);
+  (void)registry.Register("webhook", &CreateWebhookOutput);
+}
+
+}  // namespace corral::outputs
