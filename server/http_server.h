@@ -47,6 +47,9 @@ struct HttpServerOptions {
   uint64_t max_header_bytes = 16 << 10;  // larger: 431, connection closed
   absl::Duration header_timeout = absl::Seconds(10);  // head not complete in time: closed
   absl::Duration idle_timeout = absl::Seconds(60);    // keep-alive with nothing to do: closed
+  // Once the head is in, the whole body must arrive within this; it also bounds the writing of
+  // each response (a client that does not read is dropped).
+  absl::Duration body_timeout = absl::Seconds(30);
   int io_threads = 0;                                 // 0: one per core
   core::ServerTlsConfig tls;
 };

@@ -1,1 +1,148 @@
-int main() { return 0; }
+// corral: receives Falco alerts and delivers them to every configured destination.
+//
+//   corral [-c FILE | --config FILE]     run the service (no -c: the embedded default)
+//   corral check-config -c FILE          validate, print the effective config, exit 0 or 1
+//   corral version
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "outputs/registry.h"
+#include "server/app.h"
+
+namespace {
+
+using corral::core::Config;
+
+constexpr char kUsage[] =
+    "usage:\n"
+    "  corral [-c FILE | --config FILE]     run the service (no -c: the embedded default)\n"
+    "  corral check-config -c FILE          validate FILE and print the effective config\n"
+    "  corral version                       print the version\n";
+
+struct Args {
+  std::string command;  // "", "check-config", "version"
+  std::optional<std::string> config_file;
+};
+
+std::optional<Args> ParseArgs(int argc, char** argv, std::string* error) {
+  Args args;
+  std::vector<std::string> rest(argv + 1, argv + argc);
+  for (size_t i = 0; i < rest.size(); ++i) {
+    const std::string& arg = rest[i];
+    if (arg == "-c" || arg == "--config") {
+      if (i + 1 >= rest.size()) {
+        *error = absl::StrCat(arg, " needs a file name");
+        return std::nullopt;
+      }
+      args.config_file = rest[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      args.config_file = arg.substr(strlen("--config="));
+    } else if (arg == "-h" || arg == "--help" || arg == "help") {
+      args.command = "help";
+    } else if (args.command.empty() && (arg == "check-config" || arg == "version")) {
+      args.command = arg;
+    } else {
+      *error = absl::StrCat("unknown argument \"", arg, "\"");
+      return std::nullopt;
+    }
+  }
+  return args;
+}
+
+absl::StatusOr<Config> LoadConfig(const Args& args) {
+  if (args.config_file) return corral::core::LoadConfigFile(*args.config_file);
+  return corral::core::LoadConfigText(corral::core::kEmbeddedDefaultConfig,
+                                      "<embedded default>");
+}
+
+int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
+  if (!args.config_file) {
+    std::cerr << "check-config needs -c FILE\n" << kUsage;
+    return 2;
+  }
+  absl::StatusOr<Config> config = LoadConfig(args);
+  absl::Status outputs = absl::OkStatus();
+  if (config.ok()) {
+    outputs = corral::server::BuildOutputs(*config, registry, {}).status();
+  }
+  if (!config.ok() || !outputs.ok()) {
+    std::cout << "invalid configuration:\n"
+              << (config.ok() ? outputs.message() : config.status().message()) << "\n";
+    return 1;
+  }
+  std::cout << corral::core::RenderEffectiveConfig(*config);
+  std::cout << "# configuration is valid\n";
+  return 0;
+}
+
+int Run(const Args& args, const corral::outputs::Registry& registry) {
+  // Signals are taken synchronously by the main thread; every thread started later inherits
+  // the mask and never sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<Config> config = LoadConfig(args);
+  if (!config.ok()) {
+    corral::core::LogError("invalid configuration", {{"errors", config.status().message()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<corral::server::App>> app =
+      corral::server::App::Create(*std::move(config), registry);
+  if (!app.ok()) {
+    corral::core::LogError("invalid configuration", {{"errors", app.status().message()}});
+    return 1;
+  }
+  if (absl::Status started = (*app)->Start(); !started.ok()) {
+    corral::core::LogError("cannot start", {{"error", started.message()}});
+    return 1;
+  }
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      corral::core::LogWarn("SIGHUP ignored: restart corral to apply a new configuration");
+      continue;
+    }
+    corral::core::LogInfo("signal received", {{"signal", strsignal(sig)}});
+    break;
+  }
+  (*app)->Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  std::optional<Args> args = ParseArgs(argc, argv, &error);
+  if (!args) {
+    std::cerr << "corral: " << error << "\n" << kUsage;
+    return 2;
+  }
+  if (args->command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args->command == "version") {
+    std::cout << "corral " << CORRAL_VERSION << "\n";
+    return 0;
+  }
+  corral::outputs::Registry registry;
+  corral::outputs::RegisterBuiltinOutputs(registry);
+  if (args->command == "check-config") return CheckConfig(*args, registry);
+  return Run(*args, registry);
+}

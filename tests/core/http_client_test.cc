@@ -19,10 +19,6 @@
 #include "tests/fakes/fake_http_server.h"
 #include "tests/fakes/test_certs.h"
 
-// Designated initializers that leave fields at their defaults are the point
-// here.
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
 namespace corral::core {
 namespace {
 

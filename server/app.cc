@@ -1,0 +1,144 @@
+#include "server/app.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "core/log.h"
+
+namespace corral::server {
+namespace {
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+// "0.0.0.0:2801" with the port actually bound.
+std::string BoundAddress(const std::string& configured, int port) {
+  return absl::StrCat(configured.substr(0, configured.rfind(':')), ":", port);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
+    const core::Config& config, const outputs::Registry& registry,
+    const outputs::OutputContext& context) {
+  std::vector<std::unique_ptr<outputs::Output>> built;
+  std::vector<std::string> errors;
+  for (const core::OutputConfig& output : config.outputs) {
+    absl::StatusOr<std::unique_ptr<outputs::Output>> created =
+        registry.Create(output, config.source, context);
+    if (created.ok()) {
+      built.push_back(*std::move(created));
+    } else {
+      errors.emplace_back(created.status().message());
+    }
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return built;
+}
+
+App::App(core::Config config) : config_(std::move(config)) {}
+
+App::~App() {
+  if (http_server_) http_server_->Stop();
+  if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
+  if (router_) router_->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(core::Config config,
+                                                 const outputs::Registry& registry) {
+  std::unique_ptr<App> app(new App(std::move(config)));
+  const core::Config& cfg = app->config_;
+
+  absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> outputs =
+      BuildOutputs(cfg, registry, outputs::OutputContext{});
+  if (!outputs.ok()) return outputs.status();
+
+  app->dead_letters_ =
+      std::make_unique<router::DeadLetterFile>(cfg.dead_letter.file, core::Clock::Real());
+  std::vector<std::unique_ptr<router::OutputQueue>> queues;
+  for (size_t i = 0; i < cfg.outputs.size(); ++i) {
+    app->outputs_.push_back((*outputs)[i].get());
+    queues.push_back(std::make_unique<router::OutputQueue>(
+        cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(), &app->metrics_));
+  }
+  app->router_ = std::make_unique<router::Router>(std::move(queues));
+  app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment, app->router_.get());
+  app->http_ingest_ =
+      std::make_unique<ingest::HttpAlertIngest>(app->intake_.get(), &app->metrics_, Hostname());
+  app->routes_ = std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
+                                              &app->state_, cfg.listen.auth_token);
+
+  HttpServerOptions http;
+  http.address = cfg.listen.http;
+  http.max_body_bytes = cfg.listen.max_body_bytes;
+  http.max_header_bytes = cfg.listen.max_header_bytes;
+  http.header_timeout = cfg.listen.header_timeout;
+  http.idle_timeout = cfg.listen.idle_timeout;
+  http.io_threads = cfg.listen.io_threads;
+  http.tls = cfg.listen.tls;
+  HttpRoutes* routes = app->routes_.get();
+  app->http_server_ = std::make_unique<HttpServer>(
+      http, [routes](HttpServerRequest request, HttpReply reply) {
+        routes->Handle(std::move(request), std::move(reply));
+      });
+  app->grpc_server_ = std::make_unique<GrpcServer>(cfg.listen);
+  return app;
+}
+
+absl::Status App::Start() {
+  if (absl::Status s = dead_letters_->Open(); !s.ok()) return s;
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (absl::Status s = outputs_[i]->Start(); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("output \"", config_.outputs[i].name, "\" cannot start: ", s.message()));
+    }
+  }
+  router_->Start();
+  if (config_.ingest_http.enabled) {
+    if (absl::Status s = http_server_->Start(); !s.ok()) return s;
+  }
+  if (absl::Status s = grpc_server_->Start(); !s.ok()) return s;
+
+  state_ = ServingState::kServing;
+  grpc_server_->SetServing(true);
+  std::vector<std::string> names;
+  for (const core::OutputConfig& output : config_.outputs) {
+    names.push_back(absl::StrCat(output.name, "(", output.type, ")"));
+  }
+  core::LogInfo("listening",
+                {{"http", config_.ingest_http.enabled
+                              ? BoundAddress(config_.listen.http, http_server_->port())
+                              : "disabled"},
+                 {"grpc", BoundAddress(config_.listen.grpc, grpc_server_->port())},
+                 {"outputs", absl::StrJoin(names, ",")},
+                 {"config", config_.source}});
+  return absl::OkStatus();
+}
+
+bool App::Shutdown() {
+  core::LogInfo("draining", {{"timeout", absl::FormatDuration(config_.listen.drain_timeout)}});
+  state_ = ServingState::kDraining;
+  grpc_server_->SetServing(false);
+  router_->StopIntake();
+  const bool drained = router_->Drain(absl::Now() + config_.listen.drain_timeout);
+  http_server_->StopAccepting();
+  http_server_->Stop();
+  grpc_server_->Shutdown(absl::Seconds(1));
+  router_->Stop();
+  uint64_t undelivered = 0;
+  for (const auto& queue : router_->queues()) undelivered += queue->stats().queued;
+  if (drained) {
+    core::LogInfo("stopped", {{"undelivered", "0"}});
+  } else {
+    core::LogWarn("stopped before every alert was delivered",
+                  {{"undelivered", absl::StrCat(undelivered)}});
+  }
+  return drained;
+}
+
+}  // namespace corral::server

@@ -1,0 +1,64 @@
+#ifndef CORRAL_SERVER_APP_H_
+#define CORRAL_SERVER_APP_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/enrichment.h"
+#include "core/metrics.h"
+#include "ingest/http/http_alert_ingest.h"
+#include "outputs/registry.h"
+#include "router/dead_letter.h"
+#include "router/router.h"
+#include "server/grpc_server.h"
+#include "server/http_routes.h"
+#include "server/http_server.h"
+
+namespace corral::server {
+
+// Builds every output from the config with `registry`, as `check-config` and the service both do.
+// On failure: every output's errors, one per line.
+absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
+    const core::Config& config, const outputs::Registry& registry,
+    const outputs::OutputContext& context);
+
+// The running service: the one place that knows every module and wires them together.
+//   inputs (HTTP) → enrichment → router → output queues → outputs
+class App {
+ public:
+  // Builds everything; does no I/O besides what validation needs.
+  static absl::StatusOr<std::unique_ptr<App>> Create(core::Config config,
+                                                     const outputs::Registry& registry);
+  ~App();
+
+  // Opens files, starts the outputs, the queues and both listeners; then reports serving.
+  absl::Status Start();
+  // Graceful stop: health turns 503, intake refuses, in-flight deliveries finish until
+  // listen.drain_timeout; then everything stops. Returns whether every queue drained.
+  bool Shutdown();
+
+  int http_port() const { return http_server_->port(); }
+  int grpc_port() const { return grpc_server_->port(); }
+
+ private:
+  explicit App(core::Config config);
+
+  const core::Config config_;
+  core::MetricsRegistry metrics_;
+  std::atomic<ServingState> state_{ServingState::kStarting};
+  std::unique_ptr<router::DeadLetterFile> dead_letters_;
+  std::vector<outputs::Output*> outputs_;  // owned by their queues
+  std::unique_ptr<router::Router> router_;
+  std::unique_ptr<core::EnrichingIntake> intake_;
+  std::unique_ptr<ingest::HttpAlertIngest> http_ingest_;
+  std::unique_ptr<HttpRoutes> routes_;
+  std::unique_ptr<HttpServer> http_server_;
+  std::unique_ptr<GrpcServer> grpc_server_;
+};
+
+}  // namespace corral::server
+
+#endif  // CORRAL_SERVER_APP_H_

@@ -1,0 +1,154 @@
+#include "tests/e2e/corral_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace corral::e2e {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The port in "key=host:PORT" within a log line.
+int PortAfter(const std::string& line, const std::string& key) {
+  size_t at = line.find(key + "=");
+  if (at == std::string::npos) return 0;
+  size_t end = line.find(' ', at);
+  std::string value = line.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  int port = 0;
+  if (!absl::SimpleAtoi(value.substr(value.rfind(':') + 1), &port)) return 0;
+  return port;
+}
+
+}  // namespace
+
+CorralProcess::CorralProcess(std::string dir) : dir_(std::move(dir)) {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+}
+
+CorralProcess::~CorralProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+absl::Status CorralProcess::Start(const std::vector<std::string>& args,
+                                  const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv_storage = {CORRAL_BINARY};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    if (env.count(entry.substr(0, entry.find('='))) == 0) env_storage.push_back(entry);
+  }
+  for (const auto& [key, value] : env) env_storage.push_back(absl::StrCat(key, "=", value));
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ + "/stdout").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir_ + "/stderr").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
+  int rc = posix_spawn(&pid_, CORRAL_BINARY, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    pid_ = -1;
+    return absl::InternalError(absl::StrCat("cannot start ", CORRAL_BINARY, ": ", strerror(rc)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CorralProcess::StartWithConfig(const std::string& config,
+                                            const std::map<std::string, std::string>& env) {
+  std::ofstream(dir_ + "/corral.yaml") << config;
+  if (absl::Status s = Start({"-c", dir_ + "/corral.yaml"}, env); !s.ok()) return s;
+  return WaitListening(absl::Seconds(20));
+}
+
+absl::Status CorralProcess::WaitListening(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::istringstream lines(Stderr());
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.find("msg=listening") != std::string::npos) {
+        http_port_ = PortAfter(line, "http");
+        grpc_port_ = PortAfter(line, "grpc");
+        return absl::OkStatus();
+      }
+    }
+    int status;
+    if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::FailedPreconditionError(
+          absl::StrCat("corral exited before listening; stderr:\n", Stderr()));
+    }
+    absl::SleepFor(absl::Milliseconds(20));  // polling a log file: nothing to wait on
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("corral did not report listening; stderr:\n", Stderr()));
+}
+
+absl::StatusOr<int> CorralProcess::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (pid_ > 0) {
+    int status;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return -WTERMSIG(status);
+    }
+    if (absl::Now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+      return absl::DeadlineExceededError("corral did not exit in time");
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::FailedPreconditionError("corral is not running");
+}
+
+absl::StatusOr<int> CorralProcess::Stop(int signal, absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("corral is not running");
+  kill(pid_, signal);
+  return Wait(timeout);
+}
+
+std::string CorralProcess::HttpUrl(absl::string_view path) const {
+  return absl::StrCat("http://127.0.0.1:", http_port_, path);
+}
+
+std::string CorralProcess::Stdout() const { return ReadAll(dir_ + "/stdout"); }
+std::string CorralProcess::Stderr() const { return ReadAll(dir_ + "/stderr"); }
+
+}  // namespace corral::e2e

@@ -1,0 +1,56 @@
+#ifndef CORRAL_TESTS_E2E_CORRAL_PROCESS_H_
+#define CORRAL_TESTS_E2E_CORRAL_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace corral::e2e {
+
+// Runs the real corral binary in a scratch directory, with stdout and stderr in files, and finds
+// the ports it bound from its "listening" log line. The destructor kills it if still running.
+class CorralProcess {
+ public:
+  // `dir` is the working directory (created); config goes to dir/corral.yaml when given.
+  explicit CorralProcess(std::string dir);
+  ~CorralProcess();
+
+  // Starts `corral [args...]` with `env` added to this process's environment.
+  absl::Status Start(const std::vector<std::string>& args,
+                     const std::map<std::string, std::string>& env = {});
+  // Starts `corral -c <dir>/corral.yaml` after writing `config` there, and waits until it
+  // listens (bounded).
+  absl::Status StartWithConfig(const std::string& config,
+                               const std::map<std::string, std::string>& env = {});
+  // Waits for the "listening" line and reads the ports from it.
+  absl::Status WaitListening(absl::Duration timeout);
+
+  // Sends `signal` and waits (bounded) for the exit; returns the exit code, or -signal when it
+  // died of a signal, or an error when it did not exit in time (it is then killed).
+  absl::StatusOr<int> Stop(int signal, absl::Duration timeout);
+  // Runs to completion (for one-shot commands); returns the exit code.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+  std::string HttpUrl(absl::string_view path = "/") const;
+  std::string Stdout() const;
+  std::string Stderr() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  const std::string dir_;
+  pid_t pid_ = -1;
+  int http_port_ = 0;
+  int grpc_port_ = 0;
+};
+
+}  // namespace corral::e2e
+
+#endif  // CORRAL_TESTS_E2E_CORRAL_PROCESS_H_
