@@ -11,12 +11,14 @@
 
 namespace corral::core {
 
-// One security alert in the Falco alert model (PROTOCOLS.md §1), plus corral's own identity:
-// `uuid` (random, set at intake) and `seq` (the position in corral's log, set by the router).
+// One security alert in the Falco alert model (PROTOCOLS.md §1), plus corral's
+// own identity: `uuid` (random, set at intake) and `seq` (the position in
+// corral's log, set by the router).
 //
-// `output_fields_json` holds the output fields as one compact JSON object, exactly the values
-// that arrived (numbers stay numbers, null stays null): corral forwards them without ever
-// stringifying them. Use ParseOutputFields() (core/alert_json.h) where structured access is needed.
+// `output_fields_json` holds the output fields as one compact JSON object,
+// exactly the values that arrived (numbers stay numbers, null stays null):
+// corral forwards them without ever stringifying them. Use ParseOutputFields()
+// (core/alert_json.h) where structured access is needed.
 struct Alert {
   std::string uuid;
   uint64_t seq = 0;
@@ -30,7 +32,8 @@ struct Alert {
   std::string output_fields_json = "{}";
 };
 
-// Alerts are immutable once accepted and shared between every output queue that delivers them.
+// Alerts are immutable once accepted and shared between every output queue that
+// delivers them.
 using AlertPtr = std::shared_ptr<const Alert>;
 
 // A random (version 4) UUID in its canonical 36-character form.

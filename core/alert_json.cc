@@ -17,7 +17,8 @@ absl::Status Invalid(absl::string_view why) {
 // Reads an optional string member; a present non-string value is an error.
 absl::Status ReadString(const json::object& obj, absl::string_view key,
                         std::string* out) {
-  const json::value* v = obj.if_contains(json::string_view(key.data(), key.size()));
+  const json::value* v =
+      obj.if_contains(json::string_view(key.data(), key.size()));
   if (v == nullptr || v->is_null()) return absl::OkStatus();
   if (!v->is_string()) {
     return Invalid(absl::StrCat("\"", key, "\" must be a string"));
@@ -33,8 +34,8 @@ absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text) {
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
-    return Invalid(absl::StrCat("\"time\" is not an RFC 3339 timestamp: \"",
-                                text, "\""));
+    return Invalid(
+        absl::StrCat("\"time\" is not an RFC 3339 timestamp: \"", text, "\""));
   }
   return t;
 }
@@ -81,7 +82,8 @@ absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   if (fields == nullptr || fields->is_null()) {
     return Invalid("missing output_fields");
   }
-  if (!fields->is_object()) return Invalid("\"output_fields\" must be an object");
+  if (!fields->is_object())
+    return Invalid("\"output_fields\" must be an object");
   if (fields->get_object().empty()) return Invalid("empty output_fields");
   alert.output_fields_json = json::serialize(*fields);
 
@@ -96,9 +98,11 @@ absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   }
   if (const json::value* tags = obj.if_contains("tags");
       tags != nullptr && !tags->is_null()) {
-    if (!tags->is_array()) return Invalid("\"tags\" must be an array of strings");
+    if (!tags->is_array())
+      return Invalid("\"tags\" must be an array of strings");
     for (const json::value& tag : tags->get_array()) {
-      if (!tag.is_string()) return Invalid("\"tags\" must be an array of strings");
+      if (!tag.is_string())
+        return Invalid("\"tags\" must be an array of strings");
       alert.tags.emplace_back(tag.get_string().data(), tag.get_string().size());
     }
   }

@@ -2,9 +2,9 @@
 #define CORRAL_CORE_ALERT_JSON_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/alert.h"
 
@@ -14,23 +14,27 @@ class object;
 
 namespace corral::core {
 
-// Decodes one Falco alert JSON (Falco http_output / Falcosidekick input) and validates it with
-// Falcosidekick's rules: a known priority, a non-empty rule, a non-zero time and non-empty
-// output_fields are required; `output` may be empty; unknown keys are ignored.
-// On failure returns InvalidArgument whose message says what is wrong ("missing rule").
-// The returned alert has no uuid and no seq yet.
+// Decodes one Falco alert JSON (Falco http_output / Falcosidekick input) and
+// validates it with Falcosidekick's rules: a known priority, a non-empty rule,
+// a non-zero time and non-empty output_fields are required; `output` may be
+// empty; unknown keys are ignored. On failure returns InvalidArgument whose
+// message says what is wrong ("missing rule"). The returned alert has no uuid
+// and no seq yet.
 absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view json);
 
-// Encodes an alert as Falco alert JSON with corral's identity: keys hostname, output,
-// output_fields, priority, rule, seq, source, tags, time, uuid (alphabetical, as Falco writes).
+// Encodes an alert as Falco alert JSON with corral's identity: keys hostname,
+// output, output_fields, priority, rule, seq, source, tags, time, uuid
+// (alphabetical, as Falco writes).
 std::string EncodeFalcoAlert(const Alert& alert);
 void AppendFalcoAlert(std::string* out, const Alert& alert);
 
-// RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano, Falco's format).
+// RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano,
+// Falco's format).
 std::string FormatAlertTime(absl::Time time);
 absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text);
 
-// Output fields as a JSON object; an alert's fields always parse (the codec wrote them).
+// Output fields as a JSON object; an alert's fields always parse (the codec
+// wrote them).
 boost::json::object ParseOutputFields(const Alert& alert);
 std::string SerializeOutputFields(const boost::json::object& fields);
 

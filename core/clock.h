@@ -6,8 +6,9 @@
 
 namespace corral::core {
 
-// Wall-clock time, injected so that code that reasons about time (Retry-After dates, retry
-// deadlines, token expiry) can be tested without waiting. Thread-safe.
+// Wall-clock time, injected so that code that reasons about time (Retry-After
+// dates, retry deadlines, token expiry) can be tested without waiting.
+// Thread-safe.
 class Clock {
  public:
   virtual ~Clock() = default;

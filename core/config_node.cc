@@ -14,7 +14,8 @@ namespace {
 
 std::string Position(const std::string& file, const YAML::Node& at) {
   if (at.IsDefined() && at.Mark().line >= 0) {
-    return absl::StrCat(file, ":", at.Mark().line + 1, ":", at.Mark().column + 1);
+    return absl::StrCat(file, ":", at.Mark().line + 1, ":",
+                        at.Mark().column + 1);
   }
   return file;
 }
@@ -76,8 +77,8 @@ std::optional<absl::Duration> ParseConfigDuration(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   if (text == "0") return absl::ZeroDuration();
   absl::Duration d;
-  if (text.empty() || !absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
-      d == absl::InfiniteDuration()) {
+  if (text.empty() || !absl::ParseDuration(text, &d) ||
+      d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
     return std::nullopt;
   }
   // A number without a unit is ambiguous (seconds? milliseconds?): refuse it.
@@ -98,8 +99,8 @@ std::optional<uint64_t> ParseConfigSize(absl::string_view text) {
   if (digits == 0 || !absl::SimpleAtoi(text.substr(0, digits), &n)) {
     return std::nullopt;
   }
-  std::string unit = absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(text.substr(digits)));
+  std::string unit =
+      absl::AsciiStrToLower(absl::StripAsciiWhitespace(text.substr(digits)));
   uint64_t mult;
   if (unit.empty() || unit == "b") {
     mult = 1;
@@ -124,11 +125,14 @@ std::optional<uint64_t> ParseConfigSize(absl::string_view text) {
 
 ConfigMap::ConfigMap(YAML::Node node, std::string path, ConfigErrors* errors,
                      std::set<std::string> known)
-    : node_(node), path_(std::move(path)), errors_(errors), known_(std::move(known)) {
+    : node_(node),
+      path_(std::move(path)),
+      errors_(errors),
+      known_(std::move(known)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     errors_->Add(node_, path_, "expected a mapping of keys to values");
-    // reset(), not operator=: assigning a YAML::Node overwrites the node it refers to, which
-    // would turn the caller's document node into a map.
+    // reset(), not operator=: assigning a YAML::Node overwrites the node it
+    // refers to, which would turn the caller's document node into a map.
     node_.reset(YAML::Node(YAML::NodeType::Map));
   }
 }
@@ -177,8 +181,10 @@ std::string ConfigMap::RequiredString(absl::string_view key) {
   if (v.empty()) {
     YAML::Node raw = Lookup(key);
     std::string hint;
-    if (raw.IsDefined() && raw.IsScalar() && absl::StrContains(raw.Scalar(), "${")) {
-      hint = absl::StrCat(" (\"", raw.Scalar(), "\" expanded to nothing: is the variable set?)");
+    if (raw.IsDefined() && raw.IsScalar() &&
+        absl::StrContains(raw.Scalar(), "${")) {
+      hint = absl::StrCat(" (\"", raw.Scalar(),
+                          "\" expanded to nothing: is the variable set?)");
     }
     errors_->Add(raw.IsDefined() ? raw : node_, KeyPath(key),
                  absl::StrCat("is required", hint));
@@ -193,7 +199,8 @@ std::string ConfigMap::Enum(absl::string_view key, absl::string_view def,
     if (v == a) return v;
   }
   errors_->Add(Lookup(key), KeyPath(key),
-               absl::StrCat("\"", v, "\" is not one of: ", absl::StrJoin(allowed, ", ")));
+               absl::StrCat("\"", v, "\" is not one of: ",
+                            absl::StrJoin(allowed, ", ")));
   return std::string(def);
 }
 
@@ -208,7 +215,8 @@ bool ConfigMap::Bool(absl::string_view key, bool def) {
   return def;
 }
 
-int64_t ConfigMap::Int(absl::string_view key, int64_t def, int64_t min, int64_t max) {
+int64_t ConfigMap::Int(absl::string_view key, int64_t def, int64_t min,
+                       int64_t max) {
   std::optional<std::string> v = Scalar(key, "an integer");
   if (!v) return def;
   int64_t n;
@@ -226,9 +234,10 @@ absl::Duration ConfigMap::Duration(absl::string_view key, absl::Duration def) {
   if (!v) return def;
   std::optional<absl::Duration> d = ParseConfigDuration(*v);
   if (!d) {
-    errors_->Add(Lookup(key), KeyPath(key),
-                 absl::StrCat("expected a duration like 500ms, 30s or 24h, got \"",
-                              *v, "\""));
+    errors_->Add(
+        Lookup(key), KeyPath(key),
+        absl::StrCat("expected a duration like 500ms, 30s or 24h, got \"", *v,
+                     "\""));
     return def;
   }
   return *d;
@@ -239,9 +248,11 @@ uint64_t ConfigMap::Size(absl::string_view key, uint64_t def) {
   if (!v) return def;
   std::optional<uint64_t> n = ParseConfigSize(*v);
   if (!n) {
-    errors_->Add(Lookup(key), KeyPath(key),
-                 absl::StrCat("expected a size in bytes like 1048576, 64KiB or 1GiB, got \"",
-                              *v, "\""));
+    errors_->Add(
+        Lookup(key), KeyPath(key),
+        absl::StrCat(
+            "expected a size in bytes like 1048576, 64KiB or 1GiB, got \"", *v,
+            "\""));
     return def;
   }
   return *n;
@@ -257,7 +268,8 @@ std::vector<std::string> ConfigMap::StringList(absl::string_view key) {
   }
   for (size_t i = 0; i < v.size(); ++i) {
     if (!v[i].IsScalar()) {
-      errors_->Add(v[i], absl::StrCat(KeyPath(key), "[", i, "]"), "expected a string");
+      errors_->Add(v[i], absl::StrCat(KeyPath(key), "[", i, "]"),
+                   "expected a string");
       continue;
     }
     out.push_back(ExpandEnv(v[i].Scalar()));
@@ -275,7 +287,8 @@ std::map<std::string, std::string> ConfigMap::StringMap(absl::string_view key) {
   }
   for (auto it = v.begin(); it != v.end(); ++it) {
     if (!it->first.IsScalar() || !it->second.IsScalar()) {
-      errors_->Add(it->second, KeyPath(key), "expected string keys and string values");
+      errors_->Add(it->second, KeyPath(key),
+                   "expected string keys and string values");
       continue;
     }
     out[it->first.Scalar()] = ExpandEnv(it->second.Scalar());

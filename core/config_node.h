@@ -1,31 +1,34 @@
 #ifndef CORRAL_CORE_CONFIG_NODE_H_
 #define CORRAL_CORE_CONFIG_NODE_H_
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace corral::core {
 
-// Every problem found while reading a config, each with file, line, column and key path:
-//   corral.yaml:12:5: outputs[0].retry.max_backoff: expected a duration like 500ms, 30s or 24h
-// Readers record errors and carry on, so that one run reports every mistake at once.
+// Every problem found while reading a config, each with file, line, column and
+// key path:
+//   corral.yaml:12:5: outputs[0].retry.max_backoff: expected a duration ...
+// Readers record errors and carry on, so that one run reports every mistake at
+// once.
 class ConfigErrors {
  public:
   explicit ConfigErrors(std::string file) : file_(std::move(file)) {}
 
   // `at` gives the position (may be a null node: then the position is unknown).
-  void Add(const YAML::Node& at, absl::string_view path, absl::string_view message);
+  void Add(const YAML::Node& at, absl::string_view path,
+           absl::string_view message);
   void AddAtTop(absl::string_view path, absl::string_view message);
 
   bool empty() const { return errors_.empty(); }
@@ -39,25 +42,27 @@ class ConfigErrors {
   std::vector<std::string> errors_;
 };
 
-// Expands ${VAR} and ${VAR:-default} from the environment; an unset VAR expands to "" (or the
-// default). "$$" is a literal "$".
+// Expands ${VAR} and ${VAR:-default} from the environment; an unset VAR expands
+// to "" (or the default). "$$" is a literal "$".
 std::string ExpandEnv(absl::string_view text);
 
-// Parses "500ms", "30s", "1m30s", "24h", "0". A bare number other than 0 is refused: the unit is
-// always written out.
+// Parses "500ms", "30s", "1m30s", "24h", "0". A bare number other than 0 is
+// refused: the unit is always written out.
 std::optional<absl::Duration> ParseConfigDuration(absl::string_view text);
-// Parses a byte size: "1048576", "64KiB", "1MiB", "1GiB", "10MB" (KB/MB/GB are powers of 1000,
-// K/KiB/M/MiB/G/GiB powers of 1024).
+// Parses a byte size: "1048576", "64KiB", "1MiB", "1GiB", "10MB" (KB/MB/GB are
+// powers of 1000, K/KiB/M/MiB/G/GiB powers of 1024).
 std::optional<uint64_t> ParseConfigSize(absl::string_view text);
 
 // A typed, checked view of one YAML mapping at a key path ("outputs[0].retry").
-// Each getter marks its key as known, checks the value's type and records an error (returning the
-// default) when it is wrong; RejectUnknownKeys() then reports every key nobody asked for.
-// String values have ${VAR} expanded. Not thread-safe; lives only while a config is read.
+// Each getter marks its key as known, checks the value's type and records an
+// error (returning the default) when it is wrong; RejectUnknownKeys() then
+// reports every key nobody asked for. String values have ${VAR} expanded. Not
+// thread-safe; lives only while a config is read.
 class ConfigMap {
  public:
-  // `node` may be null/undefined (treated as an empty map); anything else that is not a map is an
-  // error. `known` are keys another reader has already handled (e.g. the keys every output has).
+  // `node` may be null/undefined (treated as an empty map); anything else that
+  // is not a map is an error. `known` are keys another reader has already
+  // handled (e.g. the keys every output has).
   ConfigMap(YAML::Node node, std::string path, ConfigErrors* errors,
             std::set<std::string> known = {});
 
@@ -81,7 +86,8 @@ class ConfigMap {
   std::map<std::string, std::string> StringMap(absl::string_view key);
   // A nested map (empty when absent).
   ConfigMap Map(absl::string_view key);
-  // The raw node, marked known; for sequences and shapes the getters above do not cover.
+  // The raw node, marked known; for sequences and shapes the getters above do
+  // not cover.
   YAML::Node Raw(absl::string_view key);
 
   // Records an error about `key` at its position.
@@ -91,7 +97,8 @@ class ConfigMap {
 
  private:
   YAML::Node Lookup(absl::string_view key);
-  std::optional<std::string> Scalar(absl::string_view key, absl::string_view what);
+  std::optional<std::string> Scalar(absl::string_view key,
+                                    absl::string_view what);
 
   YAML::Node node_;
   std::string path_;

@@ -14,7 +14,8 @@ void Enrichment::Apply(Alert& alert) const {
     alert.output_fields_json = SerializeOutputFields(fields);
   }
   for (const std::string& tag : custom_tags) {
-    if (std::find(alert.tags.begin(), alert.tags.end(), tag) == alert.tags.end()) {
+    if (std::find(alert.tags.begin(), alert.tags.end(), tag) ==
+        alert.tags.end()) {
       alert.tags.push_back(tag);
     }
   }

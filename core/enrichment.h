@@ -9,8 +9,9 @@
 
 namespace corral::core {
 
-// Falcosidekick's enrichment: `customfields` are set in every alert's output_fields (replacing a
-// field of the same name), `customtags` are appended to its tags when not already there.
+// Falcosidekick's enrichment: `customfields` are set in every alert's
+// output_fields (replacing a field of the same name), `customtags` are appended
+// to its tags when not already there.
 struct Enrichment {
   std::map<std::string, std::string> custom_fields;
   std::vector<std::string> custom_tags;
@@ -19,8 +20,8 @@ struct Enrichment {
   void Apply(Alert& alert) const;
 };
 
-// An Intake that enriches every alert, then hands it on; so that every input is enriched the
-// same way without knowing about it. Does not own `next`.
+// An Intake that enriches every alert, then hands it on; so that every input is
+// enriched the same way without knowing about it. Does not own `next`.
 class EnrichingIntake : public Intake {
  public:
   EnrichingIntake(Enrichment enrichment, Intake* next)

@@ -14,7 +14,8 @@
 
 namespace corral::core {
 
-// corral's one HTTP client (libcurl). Every output and every Google/AWS call goes through it.
+// corral's one HTTP client (libcurl). Every output and every Google/AWS call
+// goes through it.
 
 struct HttpClientTls {
   std::string ca_file;    // trust these CAs instead of the system's
@@ -42,8 +43,8 @@ struct HttpResponse {
   std::string Header(absl::string_view name) const;
 };
 
-// One connection-reusing client (a curl easy handle). Not thread-safe: one per worker thread;
-// HttpClientPool hands them out.
+// One connection-reusing client (a curl easy handle). Not thread-safe: one per
+// worker thread; HttpClientPool hands them out.
 class HttpClient {
  public:
   HttpClient(HttpClientTls tls, std::string user_agent);
@@ -52,8 +53,10 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Any HTTP status is a response; only transport failures are errors:
-  //   DeadlineExceeded  timed out          Unavailable  could not connect / connection lost / DNS
-  //   FailedPrecondition  TLS failure (bad certificate, handshake)   InvalidArgument  bad URL
+  //   DeadlineExceeded    timed out
+  //   Unavailable         could not connect, connection lost, DNS failure
+  //   FailedPrecondition  TLS failure (bad certificate, handshake)
+  //   InvalidArgument     bad URL
   // Messages never contain the URL's path or query (they may hold secrets).
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request);
 
@@ -62,8 +65,9 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// A thread-safe pool of HttpClients sharing one TLS setup, so each of an output's workers reuses
-// its own connection. Lease() returns a client to the pool when the lease ends.
+// A thread-safe pool of HttpClients sharing one TLS setup, so each of an
+// output's workers reuses its own connection. Lease() returns a client to the
+// pool when the lease ends.
 class HttpClientPool {
  public:
   HttpClientPool(HttpClientTls tls, std::string user_agent);

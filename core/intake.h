@@ -9,16 +9,19 @@
 
 namespace corral::core {
 
-// Called exactly once per submitted alert: with the alert's sequence number once it is accepted
-// (from then on corral owns its delivery), or with the reason it was refused:
-//   InvalidArgument     the alert itself is bad (HTTP 400)
-//   ResourceExhausted   no room to accept it now (HTTP 503, Pub/Sub nack, gRPC RESOURCE_EXHAUSTED)
-//   Unavailable         corral is shutting down (HTTP 503)
-// It may run on the caller's thread or on another thread; it must not block for long.
+// Called exactly once per submitted alert: with the alert's sequence number
+// once it is accepted (from then on corral owns its delivery), or with the
+// reason it was refused:
+//   InvalidArgument    the alert itself is bad (HTTP 400)
+//   ResourceExhausted  no room to accept it now (HTTP 503, Pub/Sub nack,
+//                      gRPC RESOURCE_EXHAUSTED)
+//   Unavailable        corral is shutting down (HTTP 503)
+// It may run on the caller's thread or on another thread; it must not block for
+// long.
 using IntakeDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t> seq) &&>;
 
-// What every input hands alerts to. Inputs never see the spool or the router behind it.
-// Implementations are thread-safe.
+// What every input hands alerts to. Inputs never see the spool or the router
+// behind it. Implementations are thread-safe.
 class Intake {
  public:
   virtual ~Intake() = default;

@@ -2,12 +2,13 @@
 #define CORRAL_CORE_JSON_UTIL_H_
 
 #include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace corral::core {
 
-// Appends `value` as a quoted JSON string (RFC 8259 escaping; bytes that are not valid UTF-8 are
-// replaced by U+FFFD so the output is always valid JSON).
+// Appends `value` as a quoted JSON string (RFC 8259 escaping; bytes that are
+// not valid UTF-8 are replaced by U+FFFD so the output is always valid JSON).
 void AppendJsonString(std::string* out, absl::string_view value);
 
 // Returns `value` as a quoted JSON string.

@@ -16,7 +16,8 @@ namespace {
 
 std::atomic<int> g_level = [] {
   LogLevel level = LogLevel::kInfo;
-  if (const char* env = std::getenv("CORRAL_LOG_LEVEL")) ParseLogLevel(env, &level);
+  if (const char* env = std::getenv("CORRAL_LOG_LEVEL"))
+    ParseLogLevel(env, &level);
   return static_cast<int>(level);
 }();
 
@@ -75,8 +76,8 @@ void AppendValue(std::string* out, absl::string_view v) {
 }  // namespace
 
 bool ParseLogLevel(absl::string_view name, LogLevel* level) {
-  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
-                     LogLevel::kError}) {
+  for (LogLevel l :
+       {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
     if (absl::EqualsIgnoreCase(name, LevelName(l))) {
       *level = l;
       return true;
@@ -126,10 +127,9 @@ std::string RedactUrl(absl::string_view url) {
   size_t scheme = url.find("://");
   if (scheme == absl::string_view::npos) return "***";
   size_t host_end = url.find_first_of("/?#", scheme + 3);
-  absl::string_view authority =
-      url.substr(scheme + 3, host_end == absl::string_view::npos
-                                 ? absl::string_view::npos
-                                 : host_end - scheme - 3);
+  absl::string_view authority = url.substr(
+      scheme + 3, host_end == absl::string_view::npos ? absl::string_view::npos
+                                                      : host_end - scheme - 3);
   // Drop userinfo (user:password@host).
   if (size_t at = authority.rfind('@'); at != absl::string_view::npos) {
     authority = authority.substr(at + 1);

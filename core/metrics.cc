@@ -22,7 +22,8 @@ std::string FormatValue(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) {
     return absl::StrCat(static_cast<int64_t>(v));
   }
-  // The shortest form that reads back as the same double ("0.1", not "0.10000000000000001").
+  // The shortest form that reads back as the same double ("0.1", not
+  // "0.10000000000000001").
   for (int precision : {15, 16, 17}) {
     std::string text = absl::StrFormat("%.*g", precision, v);
     if (std::strtod(text.c_str(), nullptr) == v) return text;
@@ -44,7 +45,8 @@ void AppendEscapedLabel(std::string* out, absl::string_view v) {
   }
 }
 
-// {a="x",b="y"} plus an optional extra label (histogram "le"); empty when there are none.
+// {a="x",b="y"} plus an optional extra label (histogram "le"); empty when there
+// are none.
 std::string Labels(const std::vector<std::string>& names,
                    const std::vector<std::string>& values,
                    absl::string_view extra_name = {},
@@ -88,14 +90,13 @@ F* FindOrAdd(std::vector<std::unique_ptr<F>>& list,
 void Gauge::Add(double d) { AtomicAdd(value_, d); }
 
 Histogram::Histogram(const std::vector<double>* bounds)
-    : bounds_(bounds),
-      buckets_(new std::atomic<uint64_t>[bounds->size() + 1]) {
+    : bounds_(bounds), buckets_(new std::atomic<uint64_t>[bounds->size() + 1]) {
   for (size_t i = 0; i <= bounds_->size(); ++i) buckets_[i] = 0;
 }
 
 void Histogram::Observe(double v) {
-  size_t i = std::lower_bound(bounds_->begin(), bounds_->end(), v) -
-             bounds_->begin();
+  size_t i =
+      std::lower_bound(bounds_->begin(), bounds_->end(), v) - bounds_->begin();
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   AtomicAdd(sum_, v);
@@ -115,23 +116,26 @@ CounterFamily* MetricsRegistry::AddCounter(absl::string_view name,
                                            absl::string_view help,
                                            std::vector<std::string> labels) {
   absl::MutexLock lock(&mu_);
-  return FindOrAdd(counters_, order_, 0,
-                   std::make_unique<CounterFamily>(std::string(name), std::string(help),
-                                                   "counter", std::move(labels)));
+  return FindOrAdd(
+      counters_, order_, 0,
+      std::make_unique<CounterFamily>(std::string(name), std::string(help),
+                                      "counter", std::move(labels)));
 }
 
 GaugeFamily* MetricsRegistry::AddGauge(absl::string_view name,
                                        absl::string_view help,
                                        std::vector<std::string> labels) {
   absl::MutexLock lock(&mu_);
-  return FindOrAdd(gauges_, order_, 1,
-                   std::make_unique<GaugeFamily>(std::string(name), std::string(help),
-                                                 "gauge", std::move(labels)));
+  return FindOrAdd(
+      gauges_, order_, 1,
+      std::make_unique<GaugeFamily>(std::string(name), std::string(help),
+                                    "gauge", std::move(labels)));
 }
 
-HistogramFamily* MetricsRegistry::AddHistogram(
-    absl::string_view name, absl::string_view help,
-    std::vector<std::string> labels, std::vector<double> bounds) {
+HistogramFamily* MetricsRegistry::AddHistogram(absl::string_view name,
+                                               absl::string_view help,
+                                               std::vector<std::string> labels,
+                                               std::vector<double> bounds) {
   std::sort(bounds.begin(), bounds.end());
   absl::MutexLock lock(&mu_);
   return FindOrAdd(histograms_, order_, 2,
@@ -161,13 +165,14 @@ std::string MetricsRegistry::Render() const {
     } else {
       const HistogramFamily& f = *histograms_[index];
       AppendHeader(&out, f);
-      f.ForEach([&](const std::vector<std::string>& labels, const Histogram& h) {
+      f.ForEach([&](const std::vector<std::string>& labels,
+                    const Histogram& h) {
         std::vector<uint64_t> counts = h.CumulativeCounts();
         for (size_t i = 0; i < f.bounds().size(); ++i) {
-          absl::StrAppend(&out, f.name(), "_bucket",
-                          Labels(f.label_names(), labels, "le",
-                                 FormatValue(f.bounds()[i])),
-                          " ", counts[i], "\n");
+          absl::StrAppend(
+              &out, f.name(), "_bucket",
+              Labels(f.label_names(), labels, "le", FormatValue(f.bounds()[i])),
+              " ", counts[i], "\n");
         }
         absl::StrAppend(&out, f.name(), "_bucket",
                         Labels(f.label_names(), labels, "le", "+Inf"), " ",

@@ -6,16 +6,17 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace corral::core {
 
-// Lock-free metric cells. Look a cell up once (Family::With) and keep the pointer: cells live as
-// long as the registry, and updating one is a single atomic operation.
+// Lock-free metric cells. Look a cell up once (Family::With) and keep the
+// pointer: cells live as long as the registry, and updating one is a single
+// atomic operation.
 class Counter {
  public:
   void Inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
@@ -46,13 +47,14 @@ class Histogram {
 
  private:
   const std::vector<double>* bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // one per bound, plus +Inf
+  std::unique_ptr<std::atomic<uint64_t>[]>
+      buckets_;  // one per bound, plus +Inf
   std::atomic<uint64_t> count_{0};
   std::atomic<double> sum_{0};
 };
 
-// A metric family: one name, one help text, a fixed list of label names, and one cell per
-// distinct list of label values. Thread-safe.
+// A metric family: one name, one help text, a fixed list of label names, and
+// one cell per distinct list of label values. Thread-safe.
 template <typename Cell>
 class Family {
  public:
@@ -64,7 +66,8 @@ class Family {
         label_names_(std::move(label_names)),
         bounds_(std::move(bounds)) {}
 
-  // The cell for these label values (as many as label names), created on first use.
+  // The cell for these label values (as many as label names), created on first
+  // use.
   Cell* With(const std::vector<std::string>& label_values);
 
   const std::string& name() const { return name_; }
@@ -92,9 +95,9 @@ using CounterFamily = Family<Counter>;
 using GaugeFamily = Family<Gauge>;
 using HistogramFamily = Family<Histogram>;
 
-// Every metric corral exports, rendered in the Prometheus text format (version 0.0.4).
-// Families are registered once at start-up; registering a name twice returns the first family
-// when the shape matches. Thread-safe.
+// Every metric corral exports, rendered in the Prometheus text format (version
+// 0.0.4). Families are registered once at start-up; registering a name twice
+// returns the first family when the shape matches. Thread-safe.
 class MetricsRegistry {
  public:
   CounterFamily* AddCounter(absl::string_view name, absl::string_view help,
@@ -105,8 +108,8 @@ class MetricsRegistry {
                                 std::vector<std::string> label_names,
                                 std::vector<double> bounds);
 
-  // The text exposition: HELP and TYPE once per family, the family's samples together,
-  // label values escaped, ending with a newline.
+  // The text exposition: HELP and TYPE once per family, the family's samples
+  // together, label values escaped, ending with a newline.
   std::string Render() const;
 
   static constexpr absl::string_view kContentType =
@@ -116,7 +119,8 @@ class MetricsRegistry {
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<CounterFamily>> counters_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<GaugeFamily>> gauges_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<HistogramFamily>> histograms_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<HistogramFamily>> histograms_
+      ABSL_GUARDED_BY(mu_);
   // Registration order, for a stable exposition: (kind, index).
   std::vector<std::pair<int, size_t>> order_ ABSL_GUARDED_BY(mu_);
 };

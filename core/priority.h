@@ -1,15 +1,14 @@
 #ifndef CORRAL_CORE_PRIORITY_H_
 #define CORRAL_CORE_PRIORITY_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace corral::core {
 
-// Alert severity on Falcosidekick's rising scale (Debug lowest, Emergency highest), so that
-// "at least Warning" is a plain comparison. Falco's own gRPC enum runs the other way
-// (EMERGENCY = 0); convert by name, never by number.
+// Alert severity on Falcosidekick's rising scale (Debug lowest, Emergency
+// highest), so that "at least Warning" is a plain comparison. Falco's own gRPC
+// enum runs the other way (EMERGENCY = 0); convert by name, never by number.
 enum class Priority : int {
   kDebug = 1,
   kInformational = 2,

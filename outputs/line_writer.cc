@@ -12,8 +12,9 @@
 namespace corral::outputs {
 
 LineFormat ReadLineFormat(core::ConfigMap& map) {
-  return map.Enum("format", "json", {"json", "text"}) == "text" ? LineFormat::kText
-                                                                : LineFormat::kJson;
+  return map.Enum("format", "json", {"json", "text"}) == "text"
+             ? LineFormat::kText
+             : LineFormat::kJson;
 }
 
 void AppendLine(std::string* out, const core::Alert& alert, LineFormat format) {
@@ -28,8 +29,8 @@ void AppendLine(std::string* out, const core::Alert& alert, LineFormat format) {
   out->push_back('\n');
 }
 
-SendResult WriteLines(int fd, std::span<const core::AlertPtr> batch, LineFormat format,
-                      absl::string_view what) {
+SendResult WriteLines(int fd, std::span<const core::AlertPtr> batch,
+                      LineFormat format, absl::string_view what) {
   std::string buffer;
   for (const core::AlertPtr& alert : batch) AppendLine(&buffer, *alert, format);
   const char* p = buffer.data();
@@ -38,8 +39,10 @@ SendResult WriteLines(int fd, std::span<const core::AlertPtr> batch, LineFormat 
     ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      // A full disk or a closed pipe may clear up; let the queue retry with backoff.
-      return SendResult::Retry(absl::StrCat("cannot write to ", what, ": ", std::strerror(errno)));
+      // A full disk or a closed pipe may clear up; let the queue retry with
+      // backoff.
+      return SendResult::Retry(
+          absl::StrCat("cannot write to ", what, ": ", std::strerror(errno)));
     }
     p += n;
     left -= static_cast<size_t>(n);

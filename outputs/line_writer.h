@@ -14,7 +14,8 @@ namespace corral::outputs {
 // The line formats of the stdout and file outputs.
 enum class LineFormat {
   kJson,  // one Falco alert JSON per line
-  kText,  // Falco's own text line: the alert's `output` (time priority rule when it is empty)
+  kText,  // Falco's own text line: the alert's `output` (time priority rule
+          // when it is empty)
 };
 
 // Parses "json" / "text" from `map` key `format`.
@@ -23,11 +24,12 @@ LineFormat ReadLineFormat(core::ConfigMap& map);
 // Appends one line (with '\n') for `alert`.
 void AppendLine(std::string* out, const core::Alert& alert, LineFormat format);
 
-// Writes a whole batch of lines to `fd` with as few write(2) calls as the kernel allows, so that
-// concurrent writers never interleave within a line. Retries on a short write or EINTR; any other
-// failure is an error naming `what` (the file or "stdout").
-SendResult WriteLines(int fd, std::span<const core::AlertPtr> batch, LineFormat format,
-                      absl::string_view what);
+// Writes a whole batch of lines to `fd` with as few write(2) calls as the
+// kernel allows, so that concurrent writers never interleave within a line.
+// Retries on a short write or EINTR; any other failure is an error naming
+// `what` (the file or "stdout").
+SendResult WriteLines(int fd, std::span<const core::AlertPtr> batch,
+                      LineFormat format, absl::string_view what);
 
 }  // namespace corral::outputs
 

@@ -10,17 +10,19 @@
 
 namespace corral::outputs {
 
-// What one delivery attempt came to. An output only reports; backoff, attempt counting,
-// dead-lettering and metrics live once, in the router's OutputQueue.
+// What one delivery attempt came to. An output only reports; backoff, attempt
+// counting, dead-lettering and metrics live once, in the router's OutputQueue.
 struct SendResult {
   enum class Kind { kDelivered, kRetry, kPermanent };
 
   Kind kind = Kind::kDelivered;
-  // kRetry: the destination's own wait (Retry-After); zero lets the retry policy choose.
+  // kRetry: the destination's own wait (Retry-After); zero lets the retry
+  // policy choose.
   absl::Duration retry_after = absl::ZeroDuration();
   // Why it failed, for logs and the dead-letter file; never contains a secret.
   std::string reason;
-  // The destination's status (HTTP status code), 0 when there was none (connection error).
+  // The destination's status (HTTP status code), 0 when there was none
+  // (connection error).
   int status = 0;
 
   static SendResult Delivered(int status = 0) {
@@ -36,21 +38,25 @@ struct SendResult {
   bool delivered() const { return kind == Kind::kDelivered; }
 };
 
-// A destination. Implementations are thread-safe: the queue calls Send() from up to
-// `concurrency` worker threads at once. Send() blocks until the attempt is over and must return
-// by `deadline`.
+// A destination. Implementations are thread-safe: the queue calls Send() from
+// up to `concurrency` worker threads at once. Send() blocks until the attempt
+// is over and must return by `deadline`.
 class Output {
  public:
   virtual ~Output() = default;
 
-  // Opens what the output needs (files, connections). Called once before the first Send();
-  // a failure stops corral from starting. Not called by `check-config`.
+  // Opens what the output needs (files, connections). Called once before the
+  // first Send(); a failure stops corral from starting. Not called by
+  // `check-config`.
   virtual absl::Status Start() { return absl::OkStatus(); }
 
-  // Delivers `batch` (one alert, or up to MaxBatchItems()) as one attempt: all or nothing.
-  virtual SendResult Send(std::span<const core::AlertPtr> batch, absl::Time deadline) = 0;
+  // Delivers `batch` (one alert, or up to MaxBatchItems()) as one attempt: all
+  // or nothing.
+  virtual SendResult Send(std::span<const core::AlertPtr> batch,
+                          absl::Time deadline) = 0;
 
-  // How many alerts one Send() may carry; 1 for destinations that take one at a time.
+  // How many alerts one Send() may carry; 1 for destinations that take one at a
+  // time.
   virtual int64_t MaxBatchItems() const { return 1; }
 };
 

@@ -5,7 +5,8 @@
 
 namespace corral::outputs {
 
-absl::Status Registry::Register(const std::string& type, OutputFactory factory) {
+absl::Status Registry::Register(const std::string& type,
+                                OutputFactory factory) {
   if (!factories_.emplace(type, std::move(factory)).second) {
     return absl::AlreadyExistsError(
         absl::StrCat("output type \"", type, "\" is registered twice"));
@@ -25,12 +26,15 @@ absl::StatusOr<std::unique_ptr<Output>> Registry::Create(
   core::ConfigErrors errors(config_source);
   auto it = factories_.find(config.type);
   if (it == factories_.end()) {
-    core::ConfigMap map(config.node, config.path, &errors, core::CommonOutputKeys());
-    map.Error("type", absl::StrCat("unknown output type \"", config.type,
-                                   "\" (known: ", absl::StrJoin(Types(), ", "), ")"));
+    core::ConfigMap map(config.node, config.path, &errors,
+                        core::CommonOutputKeys());
+    map.Error("type",
+              absl::StrCat("unknown output type \"", config.type,
+                           "\" (known: ", absl::StrJoin(Types(), ", "), ")"));
     return errors.ToStatus();
   }
-  core::ConfigMap map(config.node, config.path, &errors, core::CommonOutputKeys());
+  core::ConfigMap map(config.node, config.path, &errors,
+                      core::CommonOutputKeys());
   std::unique_ptr<Output> output = it->second(config, map, context);
   map.RejectUnknownKeys();
   if (!errors.empty()) return errors.ToStatus();

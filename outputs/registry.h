@@ -21,13 +21,16 @@ struct OutputContext {
   std::string user_agent = "corral/" CORRAL_VERSION;
 };
 
-// Builds an output of one type from its config. Type-specific keys are read from `map` (the
-// output's mapping, with the common keys already known); errors are recorded there. Return
-// nullptr after recording errors, or the output. Must not do I/O: that is Output::Start().
+// Builds an output of one type from its config. Type-specific keys are read
+// from `map` (the output's mapping, with the common keys already known); errors
+// are recorded there. Return nullptr after recording errors, or the output.
+// Must not do I/O: that is Output::Start().
 using OutputFactory = std::function<std::unique_ptr<Output>(
-    const core::OutputConfig& common, core::ConfigMap& map, const OutputContext& context)>;
+    const core::OutputConfig& common, core::ConfigMap& map,
+    const OutputContext& context)>;
 
-// Type name → factory. Filled explicitly (RegisterBuiltinOutputs), never by static initialisers.
+// Type name → factory. Filled explicitly (RegisterBuiltinOutputs), never by
+// static initialisers.
 class Registry {
  public:
   // Fails when the type is already registered.
@@ -35,11 +38,11 @@ class Registry {
   bool Has(const std::string& type) const { return factories_.count(type) > 0; }
   std::vector<std::string> Types() const;
 
-  // Builds the output, rejecting unknown types and unknown keys. On failure: InvalidArgument
-  // listing every problem with file, line and key path.
-  absl::StatusOr<std::unique_ptr<Output>> Create(const core::OutputConfig& config,
-                                                 const std::string& config_source,
-                                                 const OutputContext& context) const;
+  // Builds the output, rejecting unknown types and unknown keys. On failure:
+  // InvalidArgument listing every problem with file, line and key path.
+  absl::StatusOr<std::unique_ptr<Output>> Create(
+      const core::OutputConfig& config, const std::string& config_source,
+      const OutputContext& context) const;
 
  private:
   std::map<std::string, OutputFactory> factories_;

@@ -6,14 +6,16 @@
 
 namespace corral::router {
 
-// One output's delivery progress over corral's sequence numbers, exact under out-of-order
-// completion (concurrency > 1, retries): a low watermark (every seq ≤ it is finished) plus the
-// finished seqs above it. "Finished" means delivered, dead-lettered, or not routed to this output.
-// This is what the spool persists per output, so a restart replays exactly the unfinished seqs.
+// One output's delivery progress over corral's sequence numbers, exact under
+// out-of-order completion (concurrency > 1, retries): a low watermark (every
+// seq ≤ it is finished) plus the finished seqs above it. "Finished" means
+// delivered, dead-lettered, or not routed to this output. This is what the
+// spool persists per output, so a restart replays exactly the unfinished seqs.
 // Not thread-safe: the owner locks.
 class CompletionTracker {
  public:
-  explicit CompletionTracker(uint64_t low_watermark = 0) : low_watermark_(low_watermark) {}
+  explicit CompletionTracker(uint64_t low_watermark = 0)
+      : low_watermark_(low_watermark) {}
 
   // Marks `seq` finished; seqs at or below the watermark are ignored.
   void Finish(uint64_t seq);

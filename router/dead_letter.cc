@@ -26,13 +26,15 @@ absl::Status DeadLetterFile::Open() {
   std::filesystem::path parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create dead-letter directory ", parent.string(), ": ", ec.message()));
-  }
-  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot open dead-letter file ", path_, ": ", std::strerror(errno)));
+        absl::StrCat("cannot create dead-letter directory ", parent.string(),
+                     ": ", ec.message()));
+  }
+  int fd =
+      ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot open dead-letter file ", path_, ": ", std::strerror(errno)));
   }
   absl::MutexLock lock(&mu_);
   if (fd_ >= 0) ::close(fd_);
@@ -40,7 +42,8 @@ absl::Status DeadLetterFile::Open() {
   return absl::OkStatus();
 }
 
-absl::Status DeadLetterFile::Write(const core::Alert& alert, absl::string_view output,
+absl::Status DeadLetterFile::Write(const core::Alert& alert,
+                                   absl::string_view output,
                                    absl::string_view reason, int attempts,
                                    int last_status) {
   std::string line = "{\"time\":";
@@ -49,28 +52,29 @@ absl::Status DeadLetterFile::Write(const core::Alert& alert, absl::string_view o
   core::AppendJsonString(&line, output);
   line.append(",\"reason\":");
   core::AppendJsonString(&line, reason);
-  absl::StrAppend(&line, ",\"attempts\":", attempts, ",\"last_status\":", last_status,
-                  ",\"alert\":");
+  absl::StrAppend(&line, ",\"attempts\":", attempts,
+                  ",\"last_status\":", last_status, ",\"alert\":");
   core::AppendFalcoAlert(&line, alert);
   line.append("}\n");
 
   absl::MutexLock lock(&mu_);
-  if (fd_ < 0) return absl::FailedPreconditionError("dead-letter file is not open");
+  if (fd_ < 0)
+    return absl::FailedPreconditionError("dead-letter file is not open");
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write dead-letter file ", path_, ": ", std::strerror(errno)));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot write dead-letter file ", path_, ": ", std::strerror(errno)));
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
   if (::fdatasync(fd_) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot sync dead-letter file ", path_, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot sync dead-letter file ", path_, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -13,10 +13,10 @@
 namespace corral::router {
 
 // The file where alerts go that an output gave up on, one JSON object per line:
-//   {"time":"...","output":"audit-hook","reason":"HTTP 400: bad payload","attempts":1,
-//    "last_status":400,"alert":{...Falco alert JSON...}}
-// Each line is written with one write(2) and flushed to disk before Write() returns, so a dead
-// letter survives a crash. Thread-safe.
+//   {"time":"...","output":"audit-hook","reason":"HTTP 400: bad payload",
+//    "attempts":1,"last_status":400,"alert":{...Falco alert JSON...}}
+// Each line is written with one write(2) and flushed to disk before Write()
+// returns, so a dead letter survives a crash. Thread-safe.
 class DeadLetterFile {
  public:
   DeadLetterFile(std::string path, core::Clock* clock);

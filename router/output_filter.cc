@@ -15,20 +15,22 @@ OutputFilter::OutputFilter(const core::OutputConfig& config)
 bool OutputFilter::Matches(const core::Alert& alert) const {
   if (alert.priority < min_priority_) return false;
   if (!rules_.empty() &&
-      std::none_of(rules_.begin(), rules_.end(), [&](const std::string& pattern) {
-        return pattern == alert.rule ||
-               fnmatch(pattern.c_str(), alert.rule.c_str(), 0) == 0;
-      })) {
+      std::none_of(
+          rules_.begin(), rules_.end(), [&](const std::string& pattern) {
+            return pattern == alert.rule ||
+                   fnmatch(pattern.c_str(), alert.rule.c_str(), 0) == 0;
+          })) {
     return false;
   }
   if (!tags_.empty() &&
-      std::none_of(alert.tags.begin(), alert.tags.end(), [&](const std::string& tag) {
-        return std::find(tags_.begin(), tags_.end(), tag) != tags_.end();
-      })) {
+      std::none_of(
+          alert.tags.begin(), alert.tags.end(), [&](const std::string& tag) {
+            return std::find(tags_.begin(), tags_.end(), tag) != tags_.end();
+          })) {
     return false;
   }
-  if (!sources_.empty() &&
-      std::find(sources_.begin(), sources_.end(), alert.source) == sources_.end()) {
+  if (!sources_.empty() && std::find(sources_.begin(), sources_.end(),
+                                     alert.source) == sources_.end()) {
     return false;
   }
   return true;

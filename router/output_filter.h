@@ -9,9 +9,10 @@
 
 namespace corral::router {
 
-// Which alerts an output wants: priority at least min_priority, and, for each list that is not
-// empty, the rule matching one of `rules` (exact name or shell glob), a tag among `tags`, the
-// source among `sources`. Immutable, thread-safe.
+// Which alerts an output wants: priority at least min_priority, and, for each
+// list that is not empty, the rule matching one of `rules` (exact name or shell
+// glob), a tag among `tags`, the source among `sources`. Immutable,
+// thread-safe.
 class OutputFilter {
  public:
   explicit OutputFilter(const core::OutputConfig& config);

@@ -11,27 +11,29 @@ namespace {
 
 // A cheap estimate of an alert's encoded size, for batch byte limits.
 uint64_t ApproxSize(const core::Alert& alert) {
-  return 200 + alert.rule.size() + alert.output.size() + alert.output_fields_json.size() +
-         alert.hostname.size();
+  return 200 + alert.rule.size() + alert.output.size() +
+         alert.output_fields_json.size() + alert.hostname.size();
 }
 
-// How long one Send() may take at most; outputs apply their own, usually shorter, timeouts.
+// How long one Send() may take at most; outputs apply their own, usually
+// shorter, timeouts.
 constexpr absl::Duration kSendDeadline = absl::Seconds(120);
 
 }  // namespace
 
 OutputQueue::OutputQueue(const core::OutputConfig& config,
                          std::unique_ptr<outputs::Output> output,
-                         DeadLetterFile* dead_letters, core::MetricsRegistry* metrics,
-                         core::Clock* clock)
+                         DeadLetterFile* dead_letters,
+                         core::MetricsRegistry* metrics, core::Clock* clock)
     : name_(config.name),
       type_(config.type),
       filter_(config),
       retry_(config.retry),
       concurrency_(std::max<int64_t>(1, config.concurrency)),
       queue_size_(std::max<int64_t>(1, config.queue_size)),
-      max_batch_items_(std::clamp<int64_t>(output->MaxBatchItems(), 1,
-                                           std::max<int64_t>(1, config.batch.max_items))),
+      max_batch_items_(
+          std::clamp<int64_t>(output->MaxBatchItems(), 1,
+                              std::max<int64_t>(1, config.batch.max_items))),
       max_batch_bytes_(config.batch.max_bytes),
       max_batch_wait_(config.batch.max_wait),
       output_(std::move(output)),
@@ -39,26 +41,31 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
       clock_(clock) {
   const std::vector<std::string> by_output = {name_};
   auto* outputs_total = metrics->AddCounter(
-      "corral_outputs_total", "Alerts finished per output, by outcome.", {"output", "status"});
+      "corral_outputs_total", "Alerts finished per output, by outcome.",
+      {"output", "status"});
   delivered_total_ = outputs_total->With({name_, "delivered"});
   failed_total_ = outputs_total->With({name_, "failed"});
-  retries_total_ = metrics
-                       ->AddCounter("corral_retries_total",
-                                    "Delivery attempts that failed and were retried.", {"output"})
-                       ->With(by_output);
+  retries_total_ =
+      metrics
+          ->AddCounter("corral_retries_total",
+                       "Delivery attempts that failed and were retried.",
+                       {"output"})
+          ->With(by_output);
   dead_letters_total_ =
       metrics
           ->AddCounter("corral_dead_letters_total",
                        "Alerts written to the dead-letter file.", {"output"})
           ->With(by_output);
-  depth_gauge_ = metrics
-                     ->AddGauge("corral_queue_depth",
-                                "Alerts waiting for or in delivery, per output.", {"output"})
-                     ->With(by_output);
+  depth_gauge_ =
+      metrics
+          ->AddGauge("corral_queue_depth",
+                     "Alerts waiting for or in delivery, per output.",
+                     {"output"})
+          ->With(by_output);
   latency_ = metrics
                  ->AddHistogram("corral_delivery_latency_seconds",
-                                "Time from acceptance to delivery, per output.", {"output"},
-                                core::LatencyBuckets())
+                                "Time from acceptance to delivery, per output.",
+                                {"output"}, core::LatencyBuckets())
                  ->With(by_output);
 }
 
@@ -103,11 +110,13 @@ void OutputQueue::Stop() {
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
-  // Until alerts are kept on disk, what is left would be lost: dead-letter it instead.
+  // Until alerts are kept on disk, what is left would be lost: dead-letter it
+  // instead.
   std::vector<Entry> left;
   {
     absl::MutexLock lock(&mu_);
-    left.assign(std::make_move_iterator(waiting_.begin()), std::make_move_iterator(waiting_.end()));
+    left.assign(std::make_move_iterator(waiting_.begin()),
+                std::make_move_iterator(waiting_.end()));
     waiting_.clear();
     in_flight_ += static_cast<int64_t>(left.size());
   }
@@ -116,8 +125,9 @@ void OutputQueue::Stop() {
 
 OutputQueue::Stats OutputQueue::stats() const {
   absl::MutexLock lock(&mu_);
-  return {static_cast<uint64_t>(waiting_.size()) + static_cast<uint64_t>(in_flight_), delivered_,
-          failed_, progress_.low_watermark()};
+  return {static_cast<uint64_t>(waiting_.size()) +
+              static_cast<uint64_t>(in_flight_),
+          delivered_, failed_, progress_.low_watermark()};
 }
 
 void OutputQueue::WorkerLoop() {
@@ -137,18 +147,21 @@ std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
   if (stopping_) return {};
 
   if (max_batch_items_ > 1) {
-    // Let a batch fill up, but never hold the oldest alert longer than max_wait.
+    // Let a batch fill up, but never hold the oldest alert longer than
+    // max_wait.
     auto full = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return stopping_ || flush_now_ || waiting_.empty() ||
              static_cast<int64_t>(waiting_.size()) >= max_batch_items_;
     };
-    mu_.AwaitWithDeadline(absl::Condition(&full), waiting_.front().enqueued + max_batch_wait_);
+    mu_.AwaitWithDeadline(absl::Condition(&full),
+                          waiting_.front().enqueued + max_batch_wait_);
     if (stopping_ || waiting_.empty()) return {};
   }
 
   std::vector<Entry> batch;
   uint64_t bytes = 0;
-  while (!waiting_.empty() && static_cast<int64_t>(batch.size()) < max_batch_items_) {
+  while (!waiting_.empty() &&
+         static_cast<int64_t>(batch.size()) < max_batch_items_) {
     uint64_t size = ApproxSize(*waiting_.front().alert);
     if (!batch.empty() && bytes + size > max_batch_bytes_) break;
     bytes += size;
@@ -169,10 +182,12 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
   int attempt = 1;
   outputs::SendResult last;
   for (;; ++attempt) {
-    outputs::SendResult result = output_->Send(alerts, clock_->Now() + kSendDeadline);
+    outputs::SendResult result =
+        output_->Send(alerts, clock_->Now() + kSendDeadline);
     const absl::Time now = clock_->Now();
     if (result.delivered()) {
-      for (const Entry& e : batch) latency_->Observe(absl::ToDoubleSeconds(now - e.enqueued));
+      for (const Entry& e : batch)
+        latency_->Observe(absl::ToDoubleSeconds(now - e.enqueued));
       delivered_total_->Inc(batch.size());
       {
         absl::MutexLock lock(&mu_);
@@ -186,9 +201,12 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
       return;
     }
     last = result;
-    const absl::Duration wait = retry_.Backoff(attempt, result.retry_after, gen);
-    if (std::optional<std::string> why = retry_.GiveUpReason(attempt, first_attempt, now + wait)) {
-      DeadLetter(batch, absl::StrCat(result.reason, "; gave up: ", *why), attempt, result.status);
+    const absl::Duration wait =
+        retry_.Backoff(attempt, result.retry_after, gen);
+    if (std::optional<std::string> why =
+            retry_.GiveUpReason(attempt, first_attempt, now + wait)) {
+      DeadLetter(batch, absl::StrCat(result.reason, "; gave up: ", *why),
+                 attempt, result.status);
       return;
     }
     retries_total_->Inc();
@@ -201,14 +219,18 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
   }
-  DeadLetter(batch, absl::StrCat("corral stopped while waiting to retry: ", last.reason), attempt,
-             last.status);
+  DeadLetter(
+      batch,
+      absl::StrCat("corral stopped while waiting to retry: ", last.reason),
+      attempt, last.status);
 }
 
-void OutputQueue::DeadLetter(const std::vector<Entry>& batch, const std::string& reason,
-                             int attempts, int last_status) {
+void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
+                             const std::string& reason, int attempts,
+                             int last_status) {
   for (const Entry& e : batch) {
-    absl::Status written = dead_letters_->Write(*e.alert, name_, reason, attempts, last_status);
+    absl::Status written =
+        dead_letters_->Write(*e.alert, name_, reason, attempts, last_status);
     if (!written.ok()) {
       core::LogError("cannot write dead letter",
                      {{"output", name_},

@@ -23,35 +23,42 @@
 
 namespace corral::router {
 
-// One configured output's queue: `concurrency` worker threads take alerts in arrival order (in
-// batches where the output takes them), call Output::Send, and apply the retry policy until each
-// alert is delivered or dead-lettered. Backoff, attempts, dead letters and metrics live here and
-// nowhere else. Exports corral_outputs_total, corral_queue_depth, corral_retries_total,
-// corral_dead_letters_total and corral_delivery_latency_seconds for its output. Thread-safe.
+// One configured output's queue: `concurrency` worker threads take alerts in
+// arrival order (in batches where the output takes them), call Output::Send,
+// and apply the retry policy until each alert is delivered or dead-lettered.
+// Backoff, attempts, dead letters and metrics live here and nowhere else.
+// Exports corral_outputs_total, corral_queue_depth, corral_retries_total,
+// corral_dead_letters_total and corral_delivery_latency_seconds for its output.
+// Thread-safe.
 class OutputQueue {
  public:
-  OutputQueue(const core::OutputConfig& config, std::unique_ptr<outputs::Output> output,
+  OutputQueue(const core::OutputConfig& config,
+              std::unique_ptr<outputs::Output> output,
               DeadLetterFile* dead_letters, core::MetricsRegistry* metrics,
               core::Clock* clock = core::Clock::Real());
   ~OutputQueue();  // Stop()s
 
   const std::string& name() const { return name_; }
   const std::string& type() const { return type_; }
-  bool Matches(const core::Alert& alert) const { return filter_.Matches(alert); }
+  bool Matches(const core::Alert& alert) const {
+    return filter_.Matches(alert);
+  }
 
   // Whether one more alert fits (queued + in flight < queue_size).
   bool HasRoom() const;
   // Queues an alert that has its seq.
   void Push(core::AlertPtr alert);
-  // Records that `seq` is not for this output (so progress tracking stays exact).
+  // Records that `seq` is not for this output (so progress tracking stays
+  // exact).
   void Skip(uint64_t seq);
 
   // Starts the workers.
   void Start();
-  // Flushes partial batches at once from now on, and waits until nothing is queued or in flight,
-  // or `deadline` passes. True when idle.
+  // Flushes partial batches at once from now on, and waits until nothing is
+  // queued or in flight, or `deadline` passes. True when idle.
   bool Drain(absl::Time deadline);
-  // Stops the workers; a retry wait in progress is abandoned, its alerts stay unfinished.
+  // Stops the workers; a retry wait in progress is abandoned, its alerts stay
+  // unfinished.
   void Stop();
 
   struct Stats {
@@ -73,8 +80,8 @@ class OutputQueue {
   std::vector<Entry> TakeBatch();
   // Sends one batch until it is delivered, dead-lettered, or the queue stops.
   void Deliver(const std::vector<Entry>& batch);
-  void DeadLetter(const std::vector<Entry>& batch, const std::string& reason, int attempts,
-                  int last_status);
+  void DeadLetter(const std::vector<Entry>& batch, const std::string& reason,
+                  int attempts, int last_status);
   void Finish(const std::vector<Entry>& batch);
 
   const std::string name_;

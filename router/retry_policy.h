@@ -10,21 +10,25 @@
 
 namespace corral::router {
 
-// corral's one retry policy: exponential backoff with full jitter (the AWS architecture blog's
-// "full jitter": a uniform wait in [0, min(max_backoff, initial_backoff * 2^(n-1))]), never shorter
-// than the destination's own Retry-After, bounded by max_attempts and max_age. Stateless and
-// thread-safe; randomness comes from the caller.
+// corral's one retry policy: exponential backoff with full jitter (the AWS
+// architecture blog's "full jitter": a uniform wait in [0, min(max_backoff,
+// initial_backoff * 2^(n-1))]), never shorter than the destination's own
+// Retry-After, bounded by max_attempts and max_age. Stateless and thread-safe;
+// randomness comes from the caller.
 class RetryPolicy {
  public:
   explicit RetryPolicy(core::RetryConfig config) : config_(config) {}
 
   // The wait after failed attempt number `attempt` (1 for the first attempt).
-  absl::Duration Backoff(int attempt, absl::Duration retry_after, absl::BitGenRef gen) const;
+  absl::Duration Backoff(int attempt, absl::Duration retry_after,
+                         absl::BitGenRef gen) const;
 
-  // Why no further attempt may be made (e.g. "5 attempts made (max_attempts 5)"), or nullopt when
-  // one may: after `attempts` failed attempts of which the first started at `first_attempt`, with
-  // the next one due at `next_attempt`.
-  std::optional<std::string> GiveUpReason(int attempts, absl::Time first_attempt,
+  // Why no further attempt may be made (e.g. "5 attempts made (max_attempts
+  // 5)"), or nullopt when one may: after `attempts` failed attempts of which
+  // the first started at `first_attempt`, with the next one due at
+  // `next_attempt`.
+  std::optional<std::string> GiveUpReason(int attempts,
+                                          absl::Time first_attempt,
                                           absl::Time next_attempt) const;
 
   const core::RetryConfig& config() const { return config_; }

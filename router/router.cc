@@ -5,7 +5,8 @@
 
 namespace corral::router {
 
-Router::Router(std::vector<std::unique_ptr<OutputQueue>> queues) : queues_(std::move(queues)) {}
+Router::Router(std::vector<std::unique_ptr<OutputQueue>> queues)
+    : queues_(std::move(queues)) {}
 
 Router::~Router() { Stop(); }
 
@@ -22,16 +23,18 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
 
   // Filters are immutable: match before taking the lock.
   std::vector<bool> matches(queues_.size());
-  for (size_t i = 0; i < queues_.size(); ++i) matches[i] = queues_[i]->Matches(alert);
+  for (size_t i = 0; i < queues_.size(); ++i)
+    matches[i] = queues_[i]->Matches(alert);
 
   absl::StatusOr<uint64_t> result = uint64_t{0};
   {
     absl::MutexLock lock(&mu_);
-    // Queues only shrink while the lock is held, so room checked here is room at the push.
+    // Queues only shrink while the lock is held, so room checked here is room
+    // at the push.
     for (size_t i = 0; i < queues_.size(); ++i) {
       if (matches[i] && !queues_[i]->HasRoom()) {
-        result = absl::ResourceExhaustedError(
-            absl::StrCat("output \"", queues_[i]->name(), "\" has a full queue"));
+        result = absl::ResourceExhaustedError(absl::StrCat(
+            "output \"", queues_[i]->name(), "\" has a full queue"));
         break;
       }
     }
@@ -51,7 +54,9 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
   std::move(done)(std::move(result));
 }
 
-void Router::StopIntake() { intake_stopped_.store(true, std::memory_order_release); }
+void Router::StopIntake() {
+  intake_stopped_.store(true, std::memory_order_release);
+}
 
 bool Router::Drain(absl::Time deadline) {
   bool idle = true;

@@ -14,10 +14,11 @@
 
 namespace corral::router {
 
-// The Intake behind every input: gives each accepted alert its uuid (unless it has one) and the
-// next sequence number, and hands it to the queue of every output whose filter matches.
-// An alert is refused, never half-accepted: with ResourceExhausted when a matching output's queue
-// is full, with Unavailable once intake has stopped. Thread-safe.
+// The Intake behind every input: gives each accepted alert its uuid (unless it
+// has one) and the next sequence number, and hands it to the queue of every
+// output whose filter matches. An alert is refused, never half-accepted: with
+// ResourceExhausted when a matching output's queue is full, with Unavailable
+// once intake has stopped. Thread-safe.
 class Router : public core::Intake {
  public:
   // Takes ownership of the queues; they are started by Start().
@@ -29,18 +30,22 @@ class Router : public core::Intake {
 
   // Refuses every later Submit with Unavailable.
   void StopIntake();
-  // Waits until every queue is idle or `deadline` passes; true when all are idle.
+  // Waits until every queue is idle or `deadline` passes; true when all are
+  // idle.
   bool Drain(absl::Time deadline);
   // Stops every queue's workers.
   void Stop();
 
-  const std::vector<std::unique_ptr<OutputQueue>>& queues() const { return queues_; }
+  const std::vector<std::unique_ptr<OutputQueue>>& queues() const {
+    return queues_;
+  }
   uint64_t last_seq() const;
 
  private:
   const std::vector<std::unique_ptr<OutputQueue>> queues_;
   std::atomic<bool> intake_stopped_{false};
-  mutable absl::Mutex mu_;  // orders seq assignment with the pushes to the queues
+  mutable absl::Mutex
+      mu_;  // orders seq assignment with the pushes to the queues
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -37,7 +37,8 @@ absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
       errors.emplace_back(created.status().message());
     }
   }
-  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  if (!errors.empty())
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   return built;
 }
 
@@ -49,8 +50,8 @@ App::~App() {
   if (router_) router_->Stop();
 }
 
-absl::StatusOr<std::unique_ptr<App>> App::Create(core::Config config,
-                                                 const outputs::Registry& registry) {
+absl::StatusOr<std::unique_ptr<App>> App::Create(
+    core::Config config, const outputs::Registry& registry) {
   std::unique_ptr<App> app(new App(std::move(config)));
   const core::Config& cfg = app->config_;
 
@@ -58,20 +59,23 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(core::Config config,
       BuildOutputs(cfg, registry, outputs::OutputContext{});
   if (!outputs.ok()) return outputs.status();
 
-  app->dead_letters_ =
-      std::make_unique<router::DeadLetterFile>(cfg.dead_letter.file, core::Clock::Real());
+  app->dead_letters_ = std::make_unique<router::DeadLetterFile>(
+      cfg.dead_letter.file, core::Clock::Real());
   std::vector<std::unique_ptr<router::OutputQueue>> queues;
   for (size_t i = 0; i < cfg.outputs.size(); ++i) {
     app->outputs_.push_back((*outputs)[i].get());
     queues.push_back(std::make_unique<router::OutputQueue>(
-        cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(), &app->metrics_));
+        cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(),
+        &app->metrics_));
   }
   app->router_ = std::make_unique<router::Router>(std::move(queues));
-  app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment, app->router_.get());
-  app->http_ingest_ =
-      std::make_unique<ingest::HttpAlertIngest>(app->intake_.get(), &app->metrics_, Hostname());
-  app->routes_ = std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
-                                              &app->state_, cfg.listen.auth_token);
+  app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment,
+                                                         app->router_.get());
+  app->http_ingest_ = std::make_unique<ingest::HttpAlertIngest>(
+      app->intake_.get(), &app->metrics_, Hostname());
+  app->routes_ =
+      std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
+                                   &app->state_, cfg.listen.auth_token);
 
   HttpServerOptions http;
   http.address = cfg.listen.http;
@@ -95,7 +99,8 @@ absl::Status App::Start() {
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (absl::Status s = outputs_[i]->Start(); !s.ok()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("output \"", config_.outputs[i].name, "\" cannot start: ", s.message()));
+          absl::StrCat("output \"", config_.outputs[i].name,
+                       "\" cannot start: ", s.message()));
     }
   }
   router_->Start();
@@ -110,28 +115,33 @@ absl::Status App::Start() {
   for (const core::OutputConfig& output : config_.outputs) {
     names.push_back(absl::StrCat(output.name, "(", output.type, ")"));
   }
-  core::LogInfo("listening",
-                {{"http", config_.ingest_http.enabled
-                              ? BoundAddress(config_.listen.http, http_server_->port())
-                              : "disabled"},
-                 {"grpc", BoundAddress(config_.listen.grpc, grpc_server_->port())},
-                 {"outputs", absl::StrJoin(names, ",")},
-                 {"config", config_.source}});
+  core::LogInfo(
+      "listening",
+      {{"http", config_.ingest_http.enabled
+                    ? BoundAddress(config_.listen.http, http_server_->port())
+                    : "disabled"},
+       {"grpc", BoundAddress(config_.listen.grpc, grpc_server_->port())},
+       {"outputs", absl::StrJoin(names, ",")},
+       {"config", config_.source}});
   return absl::OkStatus();
 }
 
 bool App::Shutdown() {
-  core::LogInfo("draining", {{"timeout", absl::FormatDuration(config_.listen.drain_timeout)}});
+  core::LogInfo(
+      "draining",
+      {{"timeout", absl::FormatDuration(config_.listen.drain_timeout)}});
   state_ = ServingState::kDraining;
   grpc_server_->SetServing(false);
   router_->StopIntake();
-  const bool drained = router_->Drain(absl::Now() + config_.listen.drain_timeout);
+  const bool drained =
+      router_->Drain(absl::Now() + config_.listen.drain_timeout);
   http_server_->StopAccepting();
   http_server_->Stop();
   grpc_server_->Shutdown(absl::Seconds(1));
   router_->Stop();
   uint64_t undelivered = 0;
-  for (const auto& queue : router_->queues()) undelivered += queue->stats().queued;
+  for (const auto& queue : router_->queues())
+    undelivered += queue->stats().queued;
   if (drained) {
     core::LogInfo("stopped", {{"undelivered", "0"}});
   } else {

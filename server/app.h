@@ -19,25 +19,28 @@
 
 namespace corral::server {
 
-// Builds every output from the config with `registry`, as `check-config` and the service both do.
-// On failure: every output's errors, one per line.
+// Builds every output from the config with `registry`, as `check-config` and
+// the service both do. On failure: every output's errors, one per line.
 absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
     const core::Config& config, const outputs::Registry& registry,
     const outputs::OutputContext& context);
 
-// The running service: the one place that knows every module and wires them together.
+// The running service: the one place that knows every module and wires them
+// together.
 //   inputs (HTTP) → enrichment → router → output queues → outputs
 class App {
  public:
   // Builds everything; does no I/O besides what validation needs.
-  static absl::StatusOr<std::unique_ptr<App>> Create(core::Config config,
-                                                     const outputs::Registry& registry);
+  static absl::StatusOr<std::unique_ptr<App>> Create(
+      core::Config config, const outputs::Registry& registry);
   ~App();
 
-  // Opens files, starts the outputs, the queues and both listeners; then reports serving.
+  // Opens files, starts the outputs, the queues and both listeners; then
+  // reports serving.
   absl::Status Start();
-  // Graceful stop: health turns 503, intake refuses, in-flight deliveries finish until
-  // listen.drain_timeout; then everything stops. Returns whether every queue drained.
+  // Graceful stop: health turns 503, intake refuses, in-flight deliveries
+  // finish until listen.drain_timeout; then everything stops. Returns whether
+  // every queue drained.
   bool Shutdown();
 
   int http_port() const { return http_server_->port(); }

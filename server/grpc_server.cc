@@ -11,9 +11,12 @@
 namespace corral::server {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     absl::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", what, " ", path));
+  if (!in)
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read ", what, " ", path));
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
@@ -23,15 +26,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const core::ServerTlsConfig& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options(
-      tls.client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file, "listen.tls.cert_file");
+      tls.client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  absl::StatusOr<std::string> cert =
+      ReadFile(tls.cert_file, "listen.tls.cert_file");
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(tls.key_file, "listen.tls.key_file");
+  absl::StatusOr<std::string> key =
+      ReadFile(tls.key_file, "listen.tls.key_file");
   if (!key.ok()) return key.status();
   options.pem_key_cert_pairs.push_back({*key, *cert});
   if (!tls.client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file, "listen.tls.client_ca_file");
+    absl::StatusOr<std::string> ca =
+        ReadFile(tls.client_ca_file, "listen.tls.client_ca_file");
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
   }
@@ -45,7 +52,8 @@ GrpcServer::GrpcServer(const core::ListenConfig& listen) : listen_(listen) {}
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status GrpcServer::Start() {
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(listen_.tls);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(listen_.tls);
   if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_.grpc, *credentials, &port_);
@@ -53,7 +61,8 @@ absl::Status GrpcServer::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", listen_.grpc));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on ", listen_.grpc));
   }
   SetServing(false);
   return absl::OkStatus();

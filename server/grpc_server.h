@@ -14,8 +14,9 @@ class Server;
 
 namespace corral::server {
 
-// corral's gRPC listener (listen.grpc): grpc.health.v1.Health today; corral.v1.Alerts and Falco's
-// output service join it in their own modules. TLS and mutual TLS from listen.tls.
+// corral's gRPC listener (listen.grpc): grpc.health.v1.Health today;
+// corral.v1.Alerts and Falco's output service join it in their own modules. TLS
+// and mutual TLS from listen.tls.
 class GrpcServer {
  public:
   explicit GrpcServer(const core::ListenConfig& listen);

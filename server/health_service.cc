@@ -7,7 +7,9 @@ namespace {
 
 using grpc::health::v1::HealthCheckResponse;
 
-bool KnownService(const std::string& name) { return name.empty() || name == "corral"; }
+bool KnownService(const std::string& name) {
+  return name.empty() || name == "corral";
+}
 
 }  // namespace
 
@@ -25,20 +27,23 @@ void HealthService::Shutdown() {
   ++version_;
 }
 
-grpc::Status HealthService::Check(grpc::ServerContext*,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  HealthCheckResponse* response) {
+grpc::Status HealthService::Check(
+    grpc::ServerContext*, const grpc::health::v1::HealthCheckRequest* request,
+    HealthCheckResponse* response) {
   if (!KnownService(request->service())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service " + request->service());
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "unknown service " + request->service());
   }
   absl::MutexLock lock(&mu_);
-  response->set_status(serving_ ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING);
+  response->set_status(serving_ ? HealthCheckResponse::SERVING
+                                : HealthCheckResponse::NOT_SERVING);
   return grpc::Status::OK;
 }
 
-grpc::Status HealthService::Watch(grpc::ServerContext* context,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  grpc::ServerWriter<HealthCheckResponse>* writer) {
+grpc::Status HealthService::Watch(
+    grpc::ServerContext* context,
+    const grpc::health::v1::HealthCheckRequest* request,
+    grpc::ServerWriter<HealthCheckResponse>* writer) {
   uint64_t seen = 0;
   bool first = true;
   while (!context->IsCancelled()) {
@@ -49,7 +54,8 @@ grpc::Status HealthService::Watch(grpc::ServerContext* context,
       auto changed = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return first || version_ != seen || shutdown_;
       };
-      if (!mu_.AwaitWithTimeout(absl::Condition(&changed), absl::Seconds(1))) continue;
+      if (!mu_.AwaitWithTimeout(absl::Condition(&changed), absl::Seconds(1)))
+        continue;
       if (shutdown_ && !first) return grpc::Status::OK;
       seen = version_;
       first = false;

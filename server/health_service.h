@@ -7,9 +7,10 @@
 
 namespace corral::server {
 
-// grpc.health.v1.Health for corral as a whole (service "" or "corral"): SERVING while corral
-// accepts alerts, NOT_SERVING while it starts or drains. Watch streams every change until the
-// client goes away or the server shuts down. Thread-safe.
+// grpc.health.v1.Health for corral as a whole (service "" or "corral"): SERVING
+// while corral accepts alerts, NOT_SERVING while it starts or drains. Watch
+// streams every change until the client goes away or the server shuts down.
+// Thread-safe.
 class HealthService final : public grpc::health::v1::Health::Service {
  public:
   void SetServing(bool serving);
@@ -21,13 +22,15 @@ class HealthService final : public grpc::health::v1::Health::Service {
                      grpc::health::v1::HealthCheckResponse* response) override;
   grpc::Status Watch(grpc::ServerContext* context,
                      const grpc::health::v1::HealthCheckRequest* request,
-                     grpc::ServerWriter<grpc::health::v1::HealthCheckResponse>* writer) override;
+                     grpc::ServerWriter<grpc::health::v1::HealthCheckResponse>*
+                         writer) override;
 
  private:
   absl::Mutex mu_;
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change, for Watch
+  uint64_t version_ ABSL_GUARDED_BY(mu_) =
+      0;  // bumped on every change, for Watch
 };
 
 }  // namespace corral::server

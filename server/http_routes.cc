@@ -38,9 +38,14 @@ ingest::HttpAlertIngest::Reply ToReply(HttpReply reply) {
 
 }  // namespace
 
-HttpRoutes::HttpRoutes(ingest::HttpAlertIngest* ingest, core::MetricsRegistry* metrics,
-                       const std::atomic<ServingState>* state, std::string auth_token)
-    : ingest_(ingest), metrics_(metrics), state_(state), auth_token_(std::move(auth_token)) {}
+HttpRoutes::HttpRoutes(ingest::HttpAlertIngest* ingest,
+                       core::MetricsRegistry* metrics,
+                       const std::atomic<ServingState>* state,
+                       std::string auth_token)
+    : ingest_(ingest),
+      metrics_(metrics),
+      state_(state),
+      auth_token_(std::move(auth_token)) {}
 
 bool HttpRoutes::Authorized(const HttpServerRequest& request) const {
   if (auth_token_.empty()) return true;
@@ -48,7 +53,8 @@ bool HttpRoutes::Authorized(const HttpServerRequest& request) const {
   constexpr absl::string_view kBearer = "Bearer ";
   if (!absl::StartsWithIgnoreCase(header, kBearer)) return false;
   absl::string_view token = absl::string_view(header).substr(kBearer.size());
-  // Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+  // Constant-time comparison, so the token cannot be guessed byte by byte from
+  // timings.
   return token.size() == auth_token_.size() &&
          CRYPTO_memcmp(token.data(), auth_token_.data(), token.size()) == 0;
 }
@@ -58,9 +64,11 @@ void HttpRoutes::Handle(HttpServerRequest request, HttpReply reply) {
   path = path.substr(0, path.find('?'));
 
   if (path == "/" || path == "/test") {
-    if (request.method != "POST") return std::move(reply)(MethodNotAllowed("POST"));
+    if (request.method != "POST")
+      return std::move(reply)(MethodNotAllowed("POST"));
     if (!Authorized(request)) {
-      HttpServerResponse response = Text(401, "missing or invalid bearer token\n");
+      HttpServerResponse response =
+          Text(401, "missing or invalid bearer token\n");
       response.headers.emplace_back("WWW-Authenticate", "Bearer");
       return std::move(reply)(std::move(response));
     }

@@ -10,14 +10,18 @@
 
 namespace corral::server {
 
-// Where corral's health stands, as /healthz and the gRPC health service report it.
+// Where corral's health stands, as /healthz and the gRPC health service report
+// it.
 enum class ServingState { kStarting, kServing, kDraining };
 
 // The routes of corral's HTTP API (DESIGN.md "HTTP API"):
-//   POST /         one Falco alert         POST /test   a test alert through every output
+//   POST /         one Falco alert
+//   POST /test     a test alert through every output
 //   GET /healthz   200 while serving, 503 while starting or draining
-//   GET /ping      pong                    GET /metrics Prometheus text format
-// With an auth token, POST / and POST /test need "Authorization: Bearer <token>" (401 otherwise).
+//   GET /ping      pong
+//   GET /metrics   Prometheus text format
+// With an auth token, POST / and POST /test need "Authorization: Bearer
+// <token>" (401 otherwise).
 class HttpRoutes {
  public:
   HttpRoutes(ingest::HttpAlertIngest* ingest, core::MetricsRegistry* metrics,

@@ -1,7 +1,8 @@
-// corral: receives Falco alerts and delivers them to every configured destination.
+// corral: receives Falco alerts and delivers them to every configured
+// destination.
 //
-//   corral [-c FILE | --config FILE]     run the service (no -c: the embedded default)
-//   corral check-config -c FILE          validate, print the effective config, exit 0 or 1
+//   corral [-c FILE | --config FILE]   run the service (no -c: the default)
+//   corral check-config -c FILE        validate, print the effective config
 //   corral version
 #include <signal.h>
 
@@ -24,8 +25,10 @@ using corral::core::Config;
 
 constexpr char kUsage[] =
     "usage:\n"
-    "  corral [-c FILE | --config FILE]     run the service (no -c: the embedded default)\n"
-    "  corral check-config -c FILE          validate FILE and print the effective config\n"
+    "  corral [-c FILE | --config FILE]     run the service (no -c: the "
+    "embedded default)\n"
+    "  corral check-config -c FILE          validate FILE and print the "
+    "effective config\n"
     "  corral version                       print the version\n";
 
 struct Args {
@@ -48,7 +51,8 @@ std::optional<Args> ParseArgs(int argc, char** argv, std::string* error) {
       args.config_file = arg.substr(strlen("--config="));
     } else if (arg == "-h" || arg == "--help" || arg == "help") {
       args.command = "help";
-    } else if (args.command.empty() && (arg == "check-config" || arg == "version")) {
+    } else if (args.command.empty() &&
+               (arg == "check-config" || arg == "version")) {
       args.command = arg;
     } else {
       *error = absl::StrCat("unknown argument \"", arg, "\"");
@@ -76,7 +80,8 @@ int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
   }
   if (!config.ok() || !outputs.ok()) {
     std::cout << "invalid configuration:\n"
-              << (config.ok() ? outputs.message() : config.status().message()) << "\n";
+              << (config.ok() ? outputs.message() : config.status().message())
+              << "\n";
     return 1;
   }
   std::cout << corral::core::RenderEffectiveConfig(*config);
@@ -85,8 +90,8 @@ int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
 }
 
 int Run(const Args& args, const corral::outputs::Registry& registry) {
-  // Signals are taken synchronously by the main thread; every thread started later inherits
-  // the mask and never sees them.
+  // Signals are taken synchronously by the main thread; every thread started
+  // later inherits the mask and never sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -97,13 +102,15 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
 
   absl::StatusOr<Config> config = LoadConfig(args);
   if (!config.ok()) {
-    corral::core::LogError("invalid configuration", {{"errors", config.status().message()}});
+    corral::core::LogError("invalid configuration",
+                           {{"errors", config.status().message()}});
     return 1;
   }
   absl::StatusOr<std::unique_ptr<corral::server::App>> app =
       corral::server::App::Create(*std::move(config), registry);
   if (!app.ok()) {
-    corral::core::LogError("invalid configuration", {{"errors", app.status().message()}});
+    corral::core::LogError("invalid configuration",
+                           {{"errors", app.status().message()}});
     return 1;
   }
   if (absl::Status started = (*app)->Start(); !started.ok()) {
@@ -114,7 +121,8 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      corral::core::LogWarn("SIGHUP ignored: restart corral to apply a new configuration");
+      corral::core::LogWarn(
+          "SIGHUP ignored: restart corral to apply a new configuration");
       continue;
     }
     corral::core::LogInfo("signal received", {{"signal", strsignal(sig)}});

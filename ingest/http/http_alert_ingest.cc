@@ -7,10 +7,12 @@
 
 namespace corral::ingest {
 
-HttpAlertIngest::HttpAlertIngest(core::Intake* intake, core::MetricsRegistry* metrics,
+HttpAlertIngest::HttpAlertIngest(core::Intake* intake,
+                                 core::MetricsRegistry* metrics,
                                  std::string hostname)
     : intake_(intake), hostname_(std::move(hostname)) {
-  auto* inputs = metrics->AddCounter("corral_inputs_total", "Alerts received, by input and outcome.",
+  auto* inputs = metrics->AddCounter("corral_inputs_total",
+                                     "Alerts received, by input and outcome.",
                                      {"source", "status"});
   accepted_ = inputs->With({"http", "accepted"});
   invalid_ = inputs->With({"http", "invalid"});
@@ -21,7 +23,8 @@ void HttpAlertIngest::Post(absl::string_view body, Reply reply) {
   absl::StatusOr<core::Alert> alert = core::DecodeFalcoAlert(body);
   if (!alert.ok()) {
     invalid_->Inc();
-    std::move(reply)(400, absl::StrCat("invalid alert: ", alert.status().message(), "\n"));
+    std::move(reply)(
+        400, absl::StrCat("invalid alert: ", alert.status().message(), "\n"));
     return;
   }
   Submit(*std::move(alert), std::move(reply));
@@ -48,7 +51,8 @@ void HttpAlertIngest::Submit(core::Alert alert, Reply reply) {
       std::move(reply)(200, absl::StrCat("{\"seq\":", *seq, "}\n"));
     } else if (absl::IsInvalidArgument(seq.status())) {
       invalid_->Inc();
-      std::move(reply)(400, absl::StrCat("invalid alert: ", seq.status().message(), "\n"));
+      std::move(reply)(
+          400, absl::StrCat("invalid alert: ", seq.status().message(), "\n"));
     } else {
       refused_->Inc();
       std::move(reply)(503, absl::StrCat(seq.status().message(), "\n"));

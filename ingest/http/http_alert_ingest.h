@@ -10,18 +10,21 @@
 
 namespace corral::ingest {
 
-// The Falcosidekick-compatible HTTP input: the body of `POST /` (one Falco alert JSON) becomes an
-// Alert handed to the intake; `POST /test` injects a test alert. It knows nothing of the HTTP
-// server: it gives back a status code and a text body.
+// The Falcosidekick-compatible HTTP input: the body of `POST /` (one Falco
+// alert JSON) becomes an Alert handed to the intake; `POST /test` injects a
+// test alert. It knows nothing of the HTTP server: it gives back a status code
+// and a text body.
 //   200 `{"seq":N}`                accepted
 //   400 `invalid alert: <why>`     the body is not a valid alert
 //   503 `<why>`                    no room, or shutting down
-// Counts corral_inputs_total{source="http",status=accepted|invalid|refused}. Thread-safe.
+// Counts corral_inputs_total{source="http",status=accepted|invalid|refused}.
+// Thread-safe.
 class HttpAlertIngest {
  public:
   using Reply = absl::AnyInvocable<void(int status, std::string body) &&>;
 
-  HttpAlertIngest(core::Intake* intake, core::MetricsRegistry* metrics, std::string hostname);
+  HttpAlertIngest(core::Intake* intake, core::MetricsRegistry* metrics,
+                  std::string hostname);
 
   void Post(absl::string_view body, Reply reply);
   void PostTest(Reply reply);

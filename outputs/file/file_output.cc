@@ -25,7 +25,8 @@ class FileOutput : public Output {
     std::error_code ec;
     std::filesystem::path parent = std::filesystem::path(path_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    fd_ =
+        ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd_ < 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot open ", path_, ": ", std::strerror(errno)));
@@ -34,7 +35,8 @@ class FileOutput : public Output {
   }
 
   SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
-    // O_APPEND makes each write(2) land at the end atomically, so workers need no lock.
+    // O_APPEND makes each write(2) land at the end atomically, so workers need
+    // no lock.
     return WriteLines(fd_, batch, format_, path_);
   }
   int64_t MaxBatchItems() const override { return max_batch_; }
@@ -48,12 +50,14 @@ class FileOutput : public Output {
 
 }  // namespace
 
-std::unique_ptr<Output> CreateFileOutput(const core::OutputConfig& common, core::ConfigMap& map,
+std::unique_ptr<Output> CreateFileOutput(const core::OutputConfig& common,
+                                         core::ConfigMap& map,
                                          const OutputContext&) {
   std::string path = map.RequiredString("path");
   LineFormat format = ReadLineFormat(map);
   if (path.empty()) return nullptr;
-  return std::make_unique<FileOutput>(std::move(path), format, common.batch.max_items);
+  return std::make_unique<FileOutput>(std::move(path), format,
+                                      common.batch.max_items);
 }
 
 }  // namespace corral::outputs

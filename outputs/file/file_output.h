@@ -7,9 +7,11 @@
 
 namespace corral::outputs {
 
-// `type: file` — appends one line per alert to `path` (`format: json|text`), creating the file
-// and its directory on start. Lines of one batch are written together and never interleave.
-std::unique_ptr<Output> CreateFileOutput(const core::OutputConfig& common, core::ConfigMap& map,
+// `type: file` — appends one line per alert to `path` (`format: json|text`),
+// creating the file and its directory on start. Lines of one batch are written
+// together and never interleave.
+std::unique_ptr<Output> CreateFileOutput(const core::OutputConfig& common,
+                                         core::ConfigMap& map,
                                          const OutputContext& context);
 
 }  // namespace corral::outputs

@@ -9,7 +9,8 @@ namespace {
 
 class StdoutOutput : public Output {
  public:
-  StdoutOutput(LineFormat format, int64_t max_batch) : format_(format), max_batch_(max_batch) {}
+  StdoutOutput(LineFormat format, int64_t max_batch)
+      : format_(format), max_batch_(max_batch) {}
 
   SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
     return WriteLines(STDOUT_FILENO, batch, format_, "stdout");
@@ -24,8 +25,10 @@ class StdoutOutput : public Output {
 }  // namespace
 
 std::unique_ptr<Output> CreateStdoutOutput(const core::OutputConfig& common,
-                                           core::ConfigMap& map, const OutputContext&) {
-  return std::make_unique<StdoutOutput>(ReadLineFormat(map), common.batch.max_items);
+                                           core::ConfigMap& map,
+                                           const OutputContext&) {
+  return std::make_unique<StdoutOutput>(ReadLineFormat(map),
+                                        common.batch.max_items);
 }
 
 }  // namespace corral::outputs

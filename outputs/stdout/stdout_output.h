@@ -9,7 +9,8 @@ namespace corral::outputs {
 
 // `type: stdout` — one line per alert on standard output (`format: json|text`).
 std::unique_ptr<Output> CreateStdoutOutput(const core::OutputConfig& common,
-                                           core::ConfigMap& map, const OutputContext& context);
+                                           core::ConfigMap& map,
+                                           const OutputContext& context);
 
 }  // namespace corral::outputs
 

@@ -21,8 +21,8 @@ std::string ReadFixture(const std::string& name) {
 }
 
 TEST(AlertJsonTest, DecodesEveryFalcoFixtureWithFieldTypesIntact) {
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(CORRAL_FIXTURES_DIR) + "/falco")) {
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::string(CORRAL_FIXTURES_DIR) + "/falco")) {
     if (entry.path().extension() != ".json") continue;
     SCOPED_TRACE(entry.path().string());
     std::string text = ReadFixture("falco/" + entry.path().filename().string());
@@ -39,7 +39,8 @@ TEST(AlertJsonTest, DecodesEveryFalcoFixtureWithFieldTypesIntact) {
 }
 
 TEST(AlertJsonTest, KeepsNullsNumbersAndNegativeValues) {
-  absl::StatusOr<Alert> alert = DecodeFalcoAlert(ReadFixture("falco/syscall_read_sensitive_file.json"));
+  absl::StatusOr<Alert> alert =
+      DecodeFalcoAlert(ReadFixture("falco/syscall_read_sensitive_file.json"));
   ASSERT_TRUE(alert.ok()) << alert.status();
   boost::json::object fields = ParseOutputFields(*alert);
   EXPECT_TRUE(fields.at("k8s.ns.name").is_null());
@@ -59,57 +60,73 @@ TEST(AlertJsonTest, RejectsEveryInvalidExampleWithAReason) {
     ++count;
     absl::StatusOr<Alert> alert = DecodeFalcoAlert(line);
     EXPECT_FALSE(alert.ok()) << line;
-    EXPECT_EQ(alert.status().code(), absl::StatusCode::kInvalidArgument) << line;
+    EXPECT_EQ(alert.status().code(), absl::StatusCode::kInvalidArgument)
+        << line;
     EXPECT_FALSE(alert.status().message().empty()) << line;
   }
   EXPECT_GE(count, 6);
 }
 
 TEST(AlertJsonTest, NamesTheBrokenRule) {
-  const std::string base = R"("output":"x","priority":"Warning","time":"2026-11-02T10:15:31Z")";
-  EXPECT_EQ(DecodeFalcoAlert("{" + base + R"(,"output_fields":{"a":1}})").status().message(),
+  const std::string base =
+      R"("output":"x","priority":"Warning","time":"2026-11-02T10:15:31Z")";
+  EXPECT_EQ(DecodeFalcoAlert("{" + base + R"(,"output_fields":{"a":1}})")
+                .status()
+                .message(),
             "missing rule");
-  EXPECT_EQ(DecodeFalcoAlert(R"({"rule":"R","priority":"Warning","output_fields":{"a":1}})")
+  EXPECT_EQ(DecodeFalcoAlert(
+                R"({"rule":"R","priority":"Warning","output_fields":{"a":1}})")
                 .status()
                 .message(),
             "missing time");
-  EXPECT_EQ(DecodeFalcoAlert(R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z"})")
-                .status()
-                .message(),
-            "missing output_fields");
-  EXPECT_EQ(DecodeFalcoAlert(
-                R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{}})")
-                .status()
-                .message(),
-            "empty output_fields");
-  EXPECT_THAT(DecodeFalcoAlert(
-                  R"({"rule":"R","priority":"Urgent","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
-                  .status()
-                  .message(),
-              HasSubstr("unknown priority \"Urgent\""));
-  EXPECT_THAT(DecodeFalcoAlert(
-                  R"({"rule":"R","priority":"Warning","time":"0001-01-01T00:00:00Z","output_fields":{"a":1}})")
-                  .status()
-                  .message(),
-              HasSubstr("zero"));
-  EXPECT_THAT(DecodeFalcoAlert(
-                  R"({"rule":"R","priority":"Warning","time":"yesterday","output_fields":{"a":1}})")
-                  .status()
-                  .message(),
-              HasSubstr("RFC 3339"));
-  EXPECT_THAT(DecodeFalcoAlert(
-                  R"({"rule":5,"priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
-                  .status()
-                  .message(),
-              HasSubstr("\"rule\" must be a string"));
-  EXPECT_THAT(DecodeFalcoAlert(
-                  R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1},"tags":[1]})")
-                  .status()
-                  .message(),
-              HasSubstr("tags"));
-  EXPECT_THAT(DecodeFalcoAlert("[1,2,3]").status().message(), HasSubstr("JSON object"));
-  EXPECT_THAT(DecodeFalcoAlert("{\"rule\":").status().message(), HasSubstr("not valid JSON"));
-  EXPECT_THAT(DecodeFalcoAlert("").status().message(), HasSubstr("not valid JSON"));
+  EXPECT_EQ(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z"})")
+          .status()
+          .message(),
+      "missing output_fields");
+  EXPECT_EQ(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{}})")
+          .status()
+          .message(),
+      "empty output_fields");
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Urgent","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
+          .status()
+          .message(),
+      HasSubstr("unknown priority \"Urgent\""));
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"0001-01-01T00:00:00Z","output_fields":{"a":1}})")
+          .status()
+          .message(),
+      HasSubstr("zero"));
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"yesterday","output_fields":{"a":1}})")
+          .status()
+          .message(),
+      HasSubstr("RFC 3339"));
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":5,"priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})")
+          .status()
+          .message(),
+      HasSubstr("\"rule\" must be a string"));
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1},"tags":[1]})")
+          .status()
+          .message(),
+      HasSubstr("tags"));
+  EXPECT_THAT(DecodeFalcoAlert("[1,2,3]").status().message(),
+              HasSubstr("JSON object"));
+  EXPECT_THAT(DecodeFalcoAlert("{\"rule\":").status().message(),
+              HasSubstr("not valid JSON"));
+  EXPECT_THAT(DecodeFalcoAlert("").status().message(),
+              HasSubstr("not valid JSON"));
 }
 
 TEST(AlertJsonTest, AcceptsAnyPriorityCaseAndEmptyOutputAndIgnoresUnknownKeys) {
@@ -134,10 +151,11 @@ TEST(AlertJsonTest, EncodesAlphabeticallyWithIdentity) {
   alert.hostname = "h";
   alert.tags = {"a", "b"};
   alert.output_fields_json = R"({"x":1})";
-  EXPECT_EQ(EncodeFalcoAlert(alert),
-            R"({"hostname":"h","output":"line\nbreak","output_fields":{"x":1},)"
-            R"("priority":"Critical","rule":"Rule \"q\"","seq":42,"source":"syscall",)"
-            R"("tags":["a","b"],"time":"2026-11-02T10:23:20.123Z","uuid":"u-1"})");
+  EXPECT_EQ(
+      EncodeFalcoAlert(alert),
+      R"({"hostname":"h","output":"line\nbreak","output_fields":{"x":1},)"
+      R"("priority":"Critical","rule":"Rule \"q\"","seq":42,"source":"syscall",)"
+      R"("tags":["a","b"],"time":"2026-11-02T10:23:20.123Z","uuid":"u-1"})");
 }
 
 }  // namespace

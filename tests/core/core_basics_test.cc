@@ -34,7 +34,9 @@ TEST(UuidTest, IsVersion4AndUnique) {
     std::string id = NewUuid();
     ASSERT_EQ(id.size(), 36u);
     EXPECT_EQ(id[14], '4');
-    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' ||
+                id[19] == 'b')
+        << id;
     seen.insert(id);
   }
   EXPECT_EQ(seen.size(), 1000u);
@@ -44,7 +46,8 @@ TEST(JsonUtilTest, EscapesControlsAndReplacesInvalidUtf8) {
   EXPECT_EQ(JsonQuote("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\u0001")");
   EXPECT_EQ(JsonQuote("caf\xC3\xA9"), "\"caf\xC3\xA9\"");
   EXPECT_EQ(JsonQuote("bad\xFFz"), "\"bad\xEF\xBF\xBDz\"");
-  EXPECT_EQ(JsonQuote("\xE2\x82"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
+  EXPECT_EQ(JsonQuote("\xE2\x82"),
+            "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
 }
 
 TEST(EnrichmentTest, SetsCustomFieldsAndAppendsMissingTags) {
@@ -55,7 +58,8 @@ TEST(EnrichmentTest, SetsCustomFieldsAndAppendsMissingTags) {
   alert.output_fields_json = R"({"a":1,"n":null})";
   alert.tags = {"t1"};
   enrichment.Apply(alert);
-  EXPECT_EQ(alert.output_fields_json, R"({"a":"replaced","n":null,"env":"prod"})");
+  EXPECT_EQ(alert.output_fields_json,
+            R"({"a":"replaced","n":null,"env":"prod"})");
   EXPECT_THAT(alert.tags, ::testing::ElementsAre("t1", "gcp"));
 }
 
@@ -77,7 +81,8 @@ TEST(EnrichmentTest, EnrichingIntakeEnrichesThenForwards) {
 TEST(LogTest, RedactUrlKeepsOnlySchemeAndHost) {
   EXPECT_EQ(RedactUrl("https://hooks.slack.com/services/T0/B0/SECRET"),
             "https://hooks.slack.com/***");
-  EXPECT_EQ(RedactUrl("http://user:pw@127.0.0.1:9000/a?token=x"), "http://127.0.0.1:9000/***");
+  EXPECT_EQ(RedactUrl("http://user:pw@127.0.0.1:9000/a?token=x"),
+            "http://127.0.0.1:9000/***");
   EXPECT_EQ(RedactUrl("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
   EXPECT_EQ(RedactUrl("not a url"), "***");
 }

@@ -31,7 +31,8 @@ int PortAfter(const std::string& line, const std::string& key) {
   size_t at = line.find(key + "=");
   if (at == std::string::npos) return 0;
   size_t end = line.find(' ', at);
-  std::string value = line.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  std::string value =
+      line.substr(at, end == std::string::npos ? std::string::npos : end - at);
   int port = 0;
   if (!absl::SimpleAtoi(value.substr(value.rfind(':') + 1), &port)) return 0;
   return port;
@@ -51,8 +52,9 @@ CorralProcess::~CorralProcess() {
   }
 }
 
-absl::Status CorralProcess::Start(const std::vector<std::string>& args,
-                                  const std::map<std::string, std::string>& env) {
+absl::Status CorralProcess::Start(
+    const std::vector<std::string>& args,
+    const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv_storage = {CORRAL_BINARY};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -62,34 +64,42 @@ absl::Status CorralProcess::Start(const std::vector<std::string>& args,
   std::vector<std::string> env_storage;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
-    if (env.count(entry.substr(0, entry.find('='))) == 0) env_storage.push_back(entry);
+    if (env.count(entry.substr(0, entry.find('='))) == 0)
+      env_storage.push_back(entry);
   }
-  for (const auto& [key, value] : env) env_storage.push_back(absl::StrCat(key, "=", value));
+  for (const auto& [key, value] : env)
+    env_storage.push_back(absl::StrCat(key, "=", value));
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ + "/stdout").c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                   O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
+                                   (dir_ + "/stdout").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir_ + "/stderr").c_str(),
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO,
+                                   (dir_ + "/stderr").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
-  int rc = posix_spawn(&pid_, CORRAL_BINARY, &actions, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid_, CORRAL_BINARY, &actions, nullptr, argv.data(),
+                       envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
-    return absl::InternalError(absl::StrCat("cannot start ", CORRAL_BINARY, ": ", strerror(rc)));
+    return absl::InternalError(
+        absl::StrCat("cannot start ", CORRAL_BINARY, ": ", strerror(rc)));
   }
   return absl::OkStatus();
 }
 
-absl::Status CorralProcess::StartWithConfig(const std::string& config,
-                                            const std::map<std::string, std::string>& env) {
+absl::Status CorralProcess::StartWithConfig(
+    const std::string& config, const std::map<std::string, std::string>& env) {
   std::ofstream(dir_ + "/corral.yaml") << config;
-  if (absl::Status s = Start({"-c", dir_ + "/corral.yaml"}, env); !s.ok()) return s;
+  if (absl::Status s = Start({"-c", dir_ + "/corral.yaml"}, env); !s.ok())
+    return s;
   return WaitListening(absl::Seconds(20));
 }
 
@@ -111,7 +121,8 @@ absl::Status CorralProcess::WaitListening(absl::Duration timeout) {
       return absl::FailedPreconditionError(
           absl::StrCat("corral exited before listening; stderr:\n", Stderr()));
     }
-    absl::SleepFor(absl::Milliseconds(20));  // polling a log file: nothing to wait on
+    absl::SleepFor(
+        absl::Milliseconds(20));  // polling a log file: nothing to wait on
   }
   return absl::DeadlineExceededError(
       absl::StrCat("corral did not report listening; stderr:\n", Stderr()));

@@ -13,26 +13,30 @@
 
 namespace corral::e2e {
 
-// Runs the real corral binary in a scratch directory, with stdout and stderr in files, and finds
-// the ports it bound from its "listening" log line. The destructor kills it if still running.
+// Runs the real corral binary in a scratch directory, with stdout and stderr in
+// files, and finds the ports it bound from its "listening" log line. The
+// destructor kills it if still running.
 class CorralProcess {
  public:
-  // `dir` is the working directory (created); config goes to dir/corral.yaml when given.
+  // `dir` is the working directory (created); config goes to dir/corral.yaml
+  // when given.
   explicit CorralProcess(std::string dir);
   ~CorralProcess();
 
   // Starts `corral [args...]` with `env` added to this process's environment.
   absl::Status Start(const std::vector<std::string>& args,
                      const std::map<std::string, std::string>& env = {});
-  // Starts `corral -c <dir>/corral.yaml` after writing `config` there, and waits until it
-  // listens (bounded).
-  absl::Status StartWithConfig(const std::string& config,
-                               const std::map<std::string, std::string>& env = {});
+  // Starts `corral -c <dir>/corral.yaml` after writing `config` there, and
+  // waits until it listens (bounded).
+  absl::Status StartWithConfig(
+      const std::string& config,
+      const std::map<std::string, std::string>& env = {});
   // Waits for the "listening" line and reads the ports from it.
   absl::Status WaitListening(absl::Duration timeout);
 
-  // Sends `signal` and waits (bounded) for the exit; returns the exit code, or -signal when it
-  // died of a signal, or an error when it did not exit in time (it is then killed).
+  // Sends `signal` and waits (bounded) for the exit; returns the exit code, or
+  // -signal when it died of a signal, or an error when it did not exit in time
+  // (it is then killed).
   absl::StatusOr<int> Stop(int signal, absl::Duration timeout);
   // Runs to completion (for one-shot commands); returns the exit code.
   absl::StatusOr<int> Wait(absl::Duration timeout);

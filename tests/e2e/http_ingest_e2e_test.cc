@@ -1,4 +1,5 @@
-// End to end: the real corral binary on loopback, a fake webhook receiver behind it.
+// End to end: the real corral binary on loopback, a fake webhook receiver
+// behind it.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -35,8 +36,8 @@ std::string ReadFile(const std::string& path) {
 
 std::vector<std::string> FalcoFixtures() {
   std::vector<std::string> paths;
-  for (const auto& e :
-       std::filesystem::directory_iterator(std::string(CORRAL_FIXTURES_DIR) + "/falco")) {
+  for (const auto& e : std::filesystem::directory_iterator(
+           std::string(CORRAL_FIXTURES_DIR) + "/falco")) {
     if (e.path().extension() == ".json") paths.push_back(e.path().string());
   }
   std::sort(paths.begin(), paths.end());
@@ -45,17 +46,19 @@ std::vector<std::string> FalcoFixtures() {
 
 // A valid alert with a marker in its output fields.
 std::string AlertJson(absl::string_view priority, absl::string_view marker) {
-  return absl::StrCat(R"({"rule":"Test e2e","priority":")", priority,
-                      R"(","time":"2026-11-02T10:15:31.5Z","output":"e2e","output_fields":{"marker":")",
-                      marker, R"("}})");
+  return absl::StrCat(
+      R"({"rule":"Test e2e","priority":")", priority,
+      R"(","time":"2026-11-02T10:15:31.5Z","output":"e2e","output_fields":{"marker":")",
+      marker, R"("}})");
 }
 
 class E2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(receiver_.Start().ok());
-    dir_ = absl::StrCat(::testing::TempDir(), "/e2e_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = absl::StrCat(
+        ::testing::TempDir(), "/e2e_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     corral_ = std::make_unique<CorralProcess>(dir_);
   }
   void TearDown() override {
@@ -105,7 +108,8 @@ outputs:
     std::vector<boost::json::object> out;
     std::istringstream lines(ReadFile(dir_ + "/data/dead-letter.jsonl"));
     std::string line;
-    while (std::getline(lines, line)) out.push_back(boost::json::parse(line).as_object());
+    while (std::getline(lines, line))
+      out.push_back(boost::json::parse(line).as_object());
     return out;
   }
 
@@ -116,7 +120,8 @@ outputs:
 };
 
 TEST_F(E2eTest, DeliversEveryFalcoFixtureWithFieldsIntact) {
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   std::vector<std::string> fixtures = FalcoFixtures();
   ASSERT_GE(fixtures.size(), 3u);
   for (const std::string& path : fixtures) {
@@ -127,10 +132,12 @@ TEST_F(E2eTest, DeliversEveryFalcoFixtureWithFieldsIntact) {
   ASSERT_EQ(got.size(), fixtures.size());
   for (size_t i = 0; i < fixtures.size(); ++i) {
     SCOPED_TRACE(fixtures[i]);
-    boost::json::object sent = boost::json::parse(ReadFile(fixtures[i])).as_object();
+    boost::json::object sent =
+        boost::json::parse(ReadFile(fixtures[i])).as_object();
     // One worker delivers in order, so the i-th request carries the i-th alert.
     boost::json::object delivered = boost::json::parse(got[i].body).as_object();
-    for (const auto& [key, value] : sent) EXPECT_EQ(delivered.at(key), value) << key;
+    for (const auto& [key, value] : sent)
+      EXPECT_EQ(delivered.at(key), value) << key;
     EXPECT_EQ(delivered.at("uuid").as_string().size(), 36u);
     EXPECT_EQ(delivered.at("seq").as_int64(), static_cast<int64_t>(i + 1));
     EXPECT_EQ(got[i].method, "POST");
@@ -141,7 +148,8 @@ TEST_F(E2eTest, DeliversEveryFalcoFixtureWithFieldsIntact) {
 }
 
 TEST_F(E2eTest, RefusesEveryInvalidExampleAndDeliversNoneOfThem) {
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   std::istringstream lines(ReadFile(std::string(CORRAL_FIXTURES_DIR) +
                                     "/falco/invalid_examples.ndjson"));
   std::string line;
@@ -164,18 +172,24 @@ TEST_F(E2eTest, RefusesEveryInvalidExampleAndDeliversNoneOfThem) {
 }
 
 TEST_F(E2eTest, RetriesTwo503sThenDeliversOnce) {
-  receiver_.Script({{.status = 503, .body = "busy"}, {.status = 503, .body = "busy"}, {}});
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  receiver_.Script(
+      {{.status = 503, .body = "busy"}, {.status = 503, .body = "busy"}, {}});
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "flaky")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(3, kWait));
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
-  EXPECT_EQ(receiver_.RequestCount(), 3u);  // two refusals, one delivery, nothing more
+  EXPECT_EQ(receiver_.RequestCount(),
+            3u);  // two refusals, one delivery, nothing more
   EXPECT_TRUE(DeadLetters().empty());
 }
 
 TEST_F(E2eTest, HonoursRetryAfterOn429) {
-  receiver_.Script({{.status = 429, .headers = {{"Retry-After", "1"}}, .body = "slow down"}, {}});
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  receiver_.Script(
+      {{.status = 429, .headers = {{"Retry-After", "1"}}, .body = "slow down"},
+       {}});
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "limited")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
   std::vector<fakes::RecordedRequest> got = receiver_.Requests();
@@ -184,10 +198,12 @@ TEST_F(E2eTest, HonoursRetryAfterOn429) {
 
 TEST_F(E2eTest, A400IsNotRetriedAndBecomesOneDeadLetter) {
   receiver_.SetDefault({.status = 400, .body = "invalid_payload"});
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "rejected")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
-  // Shutting down drains the queue, so the dead letter is written by the time corral exits.
+  // Shutting down drains the queue, so the dead letter is written by the time
+  // corral exits.
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   EXPECT_EQ(receiver_.RequestCount(), 1u);
   std::vector<boost::json::object> dead = DeadLetters();
@@ -195,14 +211,17 @@ TEST_F(E2eTest, A400IsNotRetriedAndBecomesOneDeadLetter) {
   EXPECT_EQ(dead[0].at("output").as_string(), "hook");
   EXPECT_EQ(dead[0].at("last_status").as_int64(), 400);
   EXPECT_EQ(dead[0].at("attempts").as_int64(), 1);
-  EXPECT_THAT(std::string(dead[0].at("reason").as_string()), HasSubstr("invalid_payload"));
-  EXPECT_EQ(dead[0].at("alert").at("output_fields").at("marker").as_string(), "rejected");
+  EXPECT_THAT(std::string(dead[0].at("reason").as_string()),
+              HasSubstr("invalid_payload"));
+  EXPECT_EQ(dead[0].at("alert").at("output_fields").at("marker").as_string(),
+            "rejected");
 }
 
 TEST_F(E2eTest, RetriesConnectionRefusedUntilTheReceiverComesUp) {
   const int port = receiver_.port();
   receiver_.Stop();
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "patient")).status, 200);
   // Wait until corral has retried at least twice against the closed port.
   const absl::Time deadline = absl::Now() + kWait;
@@ -211,7 +230,8 @@ TEST_F(E2eTest, RetriesConnectionRefusedUntilTheReceiverComesUp) {
              std::string::npos) {
     absl::SleepFor(absl::Milliseconds(50));
   }
-  EXPECT_THAT(Get("/metrics").body, Not(HasSubstr("corral_retries_total{output=\"hook\"} 0\n")));
+  EXPECT_THAT(Get("/metrics").body,
+              Not(HasSubstr("corral_retries_total{output=\"hook\"} 0\n")));
   ASSERT_TRUE(receiver_.Start(port).ok());
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
   EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("patient"));
@@ -222,11 +242,13 @@ TEST_F(E2eTest, MinPriorityFiltersPerOutput) {
   ASSERT_TRUE(urgent.Start().ok());
   std::string config = WebhookConfig() + absl::StrCat(R"(  - name: urgent
     type: webhook
-    url: )", urgent.Url("/urgent"), R"(
+    url: )",
+                                                      urgent.Url("/urgent"), R"(
     min_priority: critical
 )");
   ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
-  for (absl::string_view p : {"Debug", "Warning", "Critical", "Emergency", "notice"}) {
+  for (absl::string_view p :
+       {"Debug", "Warning", "Critical", "Emergency", "notice"}) {
     ASSERT_EQ(Post("/", AlertJson(p, p)).status, 200);
   }
   ASSERT_TRUE(receiver_.WaitForRequests(5, kWait));
@@ -240,7 +262,8 @@ TEST_F(E2eTest, MinPriorityFiltersPerOutput) {
 }
 
 TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   core::HttpResponse health = Get("/healthz");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.body, "{\"status\":\"ok\"}\n");
@@ -252,20 +275,34 @@ TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
 
   ASSERT_EQ(Post("/test", "").status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
-  EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("\"rule\":\"Test rule\""));
+  EXPECT_THAT(receiver_.Requests()[0].body,
+              HasSubstr("\"rule\":\"Test rule\""));
   ASSERT_EQ(Post("/", "{").status, 400);
 
   core::HttpResponse metrics = Get("/metrics");
   EXPECT_EQ(metrics.status, 200);
-  EXPECT_THAT(metrics.Header("content-type"), HasSubstr("text/plain; version=0.0.4"));
-  EXPECT_THAT(metrics.body, HasSubstr("corral_inputs_total{source=\"http\",status=\"accepted\"} 1\n"));
-  EXPECT_THAT(metrics.body, HasSubstr("corral_inputs_total{source=\"http\",status=\"invalid\"} 1\n"));
-  EXPECT_THAT(metrics.body, HasSubstr("corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n"));
-  EXPECT_THAT(metrics.body, HasSubstr("corral_queue_depth{output=\"hook\"} 0\n"));
-  EXPECT_THAT(metrics.body, HasSubstr("corral_delivery_latency_seconds_count{output=\"hook\"} 1\n"));
+  EXPECT_THAT(metrics.Header("content-type"),
+              HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr(
+          "corral_inputs_total{source=\"http\",status=\"accepted\"} 1\n"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr("corral_inputs_total{source=\"http\",status=\"invalid\"} 1\n"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr(
+          "corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("corral_queue_depth{output=\"hook\"} 0\n"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr("corral_delivery_latency_seconds_count{output=\"hook\"} 1\n"));
 
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", corral_->grpc_port()),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", corral_->grpc_port()),
+                          grpc::InsecureChannelCredentials());
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
@@ -277,9 +314,11 @@ TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
 }
 
 TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
-  // The receiver is slow: the alert is still being delivered when SIGTERM arrives.
+  // The receiver is slow: the alert is still being delivered when SIGTERM
+  // arrives.
   receiver_.SetDefault({.delay = absl::Milliseconds(700)});
-  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok()) << corral_->Stderr();
+  ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "in-flight")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
   absl::StatusOr<int> code = corral_->Stop(SIGTERM, kWait);
@@ -290,16 +329,20 @@ TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
 }
 
 TEST_F(E2eTest, FalcosidekickStyleConfigDeliversAnAlert) {
-  ASSERT_TRUE(corral_->StartWithConfig(absl::StrCat(R"(listenaddress: 127.0.0.1
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(absl::StrCat(R"(listenaddress: 127.0.0.1
 listenport: 0
 customfields:
   cluster: prod-eu
 webhook:
-  address: )", receiver_.Url("/fsk"), R"(
+  address: )",
+                                                 receiver_.Url("/fsk"), R"(
   minimumpriority: warning
   customheaders:
     X-Team: secops
-)")).ok()) << corral_->Stderr();
+)"))
+                  .ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Notice", "below")).status, 200);
   ASSERT_EQ(Post("/", AlertJson("Error", "above")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
@@ -313,21 +356,29 @@ webhook:
   EXPECT_EQ(alert.at("output_fields").at("cluster").as_string(), "prod-eu");
 }
 
-TEST_F(E2eTest, FalcosidekickEnvironmentVariablesAddAWebhookAndMoveTheListener) {
-  // Only gRPC is pinned (to an ephemeral port); HTTP and the webhook come from the environment.
-  ASSERT_TRUE(corral_->StartWithConfig(R"(listen:
+TEST_F(E2eTest,
+       FalcosidekickEnvironmentVariablesAddAWebhookAndMoveTheListener) {
+  // Only gRPC is pinned (to an ephemeral port); HTTP and the webhook come from
+  // the environment.
+  ASSERT_TRUE(
+      corral_
+          ->StartWithConfig(R"(listen:
   grpc: 127.0.0.1:0
 outputs:
   - name: console
     type: stdout
-)", {{"LISTENADDRESS", "127.0.0.1"},
-     {"LISTENPORT", "0"},
-     {"WEBHOOK_ADDRESS", receiver_.Url("/env")}}).ok()) << corral_->Stderr();
+)",
+                            {{"LISTENADDRESS", "127.0.0.1"},
+                             {"LISTENPORT", "0"},
+                             {"WEBHOOK_ADDRESS", receiver_.Url("/env")}})
+          .ok())
+      << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "from-env")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
   EXPECT_EQ(receiver_.Requests()[0].target, "/env");
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
-  EXPECT_THAT(corral_->Stdout(), HasSubstr("from-env"));  // the stdout output got it too
+  EXPECT_THAT(corral_->Stdout(),
+              HasSubstr("from-env"));  // the stdout output got it too
 }
 
 TEST_F(E2eTest, CheckConfigReportsEveryErrorWithLineAndKey) {

@@ -13,9 +13,10 @@
 
 namespace corral::fakes {
 
-// A real HTTP/1.1 server on 127.0.0.1 that records every request and answers from a script:
-// the fake behind webhook-like destinations (webhooks, Slack, Chronicle, ...). Keep-alive,
-// chunked and Content-Length bodies, optional TLS and mutual TLS. Thread-safe.
+// A real HTTP/1.1 server on 127.0.0.1 that records every request and answers
+// from a script: the fake behind webhook-like destinations (webhooks, Slack,
+// Chronicle, ...). Keep-alive, chunked and Content-Length bodies, optional TLS
+// and mutual TLS. Thread-safe.
 struct RecordedRequest {
   std::string method;
   std::string target;         // path and query as sent
@@ -34,7 +35,7 @@ struct ScriptedResponse {
 };
 
 struct FakeTlsOptions {
-  std::string cert_file;       // empty: plain HTTP
+  std::string cert_file;  // empty: plain HTTP
   std::string key_file;
   std::string client_ca_file;  // set: require a client certificate signed by it
 };
@@ -46,25 +47,29 @@ class FakeHttpServer {
   FakeHttpServer(const FakeHttpServer&) = delete;
   FakeHttpServer& operator=(const FakeHttpServer&) = delete;
 
-  // Listens on 127.0.0.1:`port` (0: an ephemeral port) and serves on background threads.
+  // Listens on 127.0.0.1:`port` (0: an ephemeral port) and serves on background
+  // threads.
   absl::Status Start(int port = 0);
-  // Closes the listener and every connection; joins the threads. Start() may be called again
-  // (with port() to come back on the same port).
+  // Closes the listener and every connection; joins the threads. Start() may be
+  // called again (with port() to come back on the same port).
   void Stop();
   int port() const;
   // "http://127.0.0.1:PORT/path" ("https://" with TLS).
   std::string Url(absl::string_view path = "/") const;
 
-  // The next requests get these responses in order; after them, the default (200 "ok").
+  // The next requests get these responses in order; after them, the default
+  // (200 "ok").
   void Script(std::vector<ScriptedResponse> responses);
   void SetDefault(ScriptedResponse response);
 
   std::vector<RecordedRequest> Requests() const;
   size_t RequestCount() const;
-  // True once at least `n` requests have arrived; false if `timeout` passes first.
+  // True once at least `n` requests have arrived; false if `timeout` passes
+  // first.
   bool WaitForRequests(size_t n, absl::Duration timeout) const;
   void ClearRequests();
-  // TCP connections accepted since construction (across restarts): shows connection reuse.
+  // TCP connections accepted since construction (across restarts): shows
+  // connection reuse.
   size_t ConnectionCount() const;
 
  private:

@@ -28,7 +28,8 @@ core::OutputConfig FastRetryConfig(std::string name) {
   return c;
 }
 
-core::AlertPtr MakeAlert(uint64_t seq, core::Priority priority = core::Priority::kWarning) {
+core::AlertPtr MakeAlert(uint64_t seq,
+                         core::Priority priority = core::Priority::kWarning) {
   auto a = std::make_shared<core::Alert>();
   a->seq = seq;
   a->uuid = absl::StrCat("uuid-", seq);
@@ -42,31 +43,37 @@ class OutputQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("queue_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           absl::StrCat(
+               "queue_",
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    dead_letters_ = std::make_unique<DeadLetterFile>((dir_ / "dead.jsonl").string(),
-                                                     core::Clock::Real());
+    dead_letters_ = std::make_unique<DeadLetterFile>(
+        (dir_ / "dead.jsonl").string(), core::Clock::Real());
     ASSERT_TRUE(dead_letters_->Open().ok());
   }
 
-  std::unique_ptr<OutputQueue> MakeQueue(const core::OutputConfig& config, ScriptedOutput** out,
+  std::unique_ptr<OutputQueue> MakeQueue(const core::OutputConfig& config,
+                                         ScriptedOutput** out,
                                          int64_t max_batch = 1) {
     auto output = std::make_unique<ScriptedOutput>(max_batch);
     *out = output.get();
-    return std::make_unique<OutputQueue>(config, std::move(output), dead_letters_.get(),
-                                         &metrics_);
+    return std::make_unique<OutputQueue>(config, std::move(output),
+                                         dead_letters_.get(), &metrics_);
   }
 
   std::vector<boost::json::object> DeadLetters() {
     std::ifstream in(dead_letters_->path());
     std::vector<boost::json::object> lines;
     std::string line;
-    while (std::getline(in, line)) lines.push_back(boost::json::parse(line).as_object());
+    while (std::getline(in, line))
+      lines.push_back(boost::json::parse(line).as_object());
     return lines;
   }
 
   // Waits (bounded) until the queue has nothing queued or in flight.
-  static bool WaitIdle(OutputQueue& queue) { return queue.Drain(absl::Now() + kWait); }
+  static bool WaitIdle(OutputQueue& queue) {
+    return queue.Drain(absl::Now() + kWait);
+  }
 
   std::filesystem::path dir_;
   core::MetricsRegistry metrics_;
@@ -76,7 +83,8 @@ class OutputQueueTest : public ::testing::Test {
 TEST_F(OutputQueueTest, RetriesUntilDelivered) {
   ScriptedOutput* output;
   auto queue = MakeQueue(FastRetryConfig("hook"), &output);
-  output->Script({SendResult::Retry("HTTP 503", 503), SendResult::Retry("HTTP 503", 503),
+  output->Script({SendResult::Retry("HTTP 503", 503),
+                  SendResult::Retry("HTTP 503", 503),
                   SendResult::Delivered(200)});
   queue->Start();
   queue->Push(MakeAlert(1));
@@ -89,9 +97,14 @@ TEST_F(OutputQueueTest, RetriesUntilDelivered) {
   EXPECT_TRUE(DeadLetters().empty());
   std::string text = metrics_.Render();
   EXPECT_THAT(text, HasSubstr("corral_retries_total{output=\"hook\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          "corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("corral_queue_depth{output=\"hook\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("corral_delivery_latency_seconds_count{output=\"hook\"} 1\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("corral_delivery_latency_seconds_count{output=\"hook\"} 1\n"));
 }
 
 TEST_F(OutputQueueTest, PermanentFailureIsDeadLetteredOnce) {
@@ -111,8 +124,10 @@ TEST_F(OutputQueueTest, PermanentFailureIsDeadLetteredOnce) {
   EXPECT_EQ(dead[0].at("alert").at("seq").as_int64(), 7);
   EXPECT_EQ(dead[0].at("alert").at("uuid").as_string(), "uuid-7");
   EXPECT_EQ(queue->stats().failed, 1u);
-  EXPECT_EQ(queue->stats().low_watermark, 0u);  // seqs 1..6 were neither pushed nor skipped
-  EXPECT_THAT(metrics_.Render(), HasSubstr("corral_dead_letters_total{output=\"hook\"} 1\n"));
+  EXPECT_EQ(queue->stats().low_watermark,
+            0u);  // seqs 1..6 were neither pushed nor skipped
+  EXPECT_THAT(metrics_.Render(),
+              HasSubstr("corral_dead_letters_total{output=\"hook\"} 1\n"));
 }
 
 TEST_F(OutputQueueTest, GivesUpAfterMaxAttempts) {
@@ -127,8 +142,10 @@ TEST_F(OutputQueueTest, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(output->calls().size(), 4u);
   std::vector<boost::json::object> dead = DeadLetters();
   ASSERT_EQ(dead.size(), 1u);
-  EXPECT_THAT(std::string(dead[0].at("reason").as_string()),
-              HasSubstr("HTTP 502: bad gateway; gave up: 4 attempts made (max_attempts 4)"));
+  EXPECT_THAT(
+      std::string(dead[0].at("reason").as_string()),
+      HasSubstr(
+          "HTTP 502: bad gateway; gave up: 4 attempts made (max_attempts 4)"));
   EXPECT_EQ(dead[0].at("attempts").as_int64(), 4);
 }
 
@@ -155,8 +172,9 @@ TEST_F(OutputQueueTest, BatchesWhenTheOutputTakesBatches) {
   // Two full batches go at once; the last two wait for max_wait unless drained.
   ASSERT_TRUE(output->WaitForCalls(2, kWait));
   ASSERT_TRUE(WaitIdle(*queue));  // Drain flushes the partial batch.
-  EXPECT_THAT(output->calls(), ElementsAre(ElementsAre(1, 2, 3, 4), ElementsAre(5, 6, 7, 8),
-                                           ElementsAre(9, 10)));
+  EXPECT_THAT(output->calls(),
+              ElementsAre(ElementsAre(1, 2, 3, 4), ElementsAre(5, 6, 7, 8),
+                          ElementsAre(9, 10)));
   EXPECT_EQ(queue->stats().low_watermark, 10u);
 }
 
@@ -204,12 +222,14 @@ TEST_F(OutputQueueTest, StopDeadLettersWhatIsLeft) {
   queue->Stop();
   std::vector<boost::json::object> dead = DeadLetters();
   ASSERT_EQ(dead.size(), 2u);
-  EXPECT_THAT(std::string(dead[0].at("reason").as_string()), HasSubstr("corral stopped"));
+  EXPECT_THAT(std::string(dead[0].at("reason").as_string()),
+              HasSubstr("corral stopped"));
 }
 
 TEST(RouterTest, AssignsSequenceAndFansOutByFilter) {
   core::MetricsRegistry metrics;
-  DeadLetterFile dead(::testing::TempDir() + "/router_dead.jsonl", core::Clock::Real());
+  DeadLetterFile dead(::testing::TempDir() + "/router_dead.jsonl",
+                      core::Clock::Real());
   ASSERT_TRUE(dead.Open().ok());
   core::OutputConfig all = FastRetryConfig("all");
   core::OutputConfig urgent = FastRetryConfig("urgent");
@@ -219,14 +239,16 @@ TEST(RouterTest, AssignsSequenceAndFansOutByFilter) {
   ScriptedOutput* all_ptr = out_all.get();
   ScriptedOutput* urgent_ptr = out_urgent.get();
   std::vector<std::unique_ptr<OutputQueue>> queues;
-  queues.push_back(std::make_unique<OutputQueue>(all, std::move(out_all), &dead, &metrics));
-  queues.push_back(std::make_unique<OutputQueue>(urgent, std::move(out_urgent), &dead, &metrics));
+  queues.push_back(
+      std::make_unique<OutputQueue>(all, std::move(out_all), &dead, &metrics));
+  queues.push_back(std::make_unique<OutputQueue>(urgent, std::move(out_urgent),
+                                                 &dead, &metrics));
   Router router(std::move(queues));
   router.Start();
 
   std::vector<uint64_t> seqs;
-  for (auto priority : {core::Priority::kNotice, core::Priority::kCritical, core::Priority::kDebug,
-                        core::Priority::kEmergency}) {
+  for (auto priority : {core::Priority::kNotice, core::Priority::kCritical,
+                        core::Priority::kDebug, core::Priority::kEmergency}) {
     core::Alert alert;
     alert.priority = priority;
     alert.rule = "R";
@@ -244,13 +266,15 @@ TEST(RouterTest, AssignsSequenceAndFansOutByFilter) {
 
   router.StopIntake();
   absl::Status refused;
-  router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) { refused = seq.status(); });
+  router.Submit(core::Alert{},
+                [&](absl::StatusOr<uint64_t> seq) { refused = seq.status(); });
   EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
   core::MetricsRegistry metrics;
-  DeadLetterFile dead(::testing::TempDir() + "/router_full_dead.jsonl", core::Clock::Real());
+  DeadLetterFile dead(::testing::TempDir() + "/router_full_dead.jsonl",
+                      core::Clock::Real());
   ASSERT_TRUE(dead.Open().ok());
   core::OutputConfig roomy = FastRetryConfig("roomy");
   core::OutputConfig tiny = FastRetryConfig("tiny");
@@ -260,20 +284,25 @@ TEST(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
   out_tiny->Hold();
   ScriptedOutput* tiny_ptr = out_tiny.get();
   std::vector<std::unique_ptr<OutputQueue>> queues;
-  queues.push_back(std::make_unique<OutputQueue>(roomy, std::move(out_roomy), &dead, &metrics));
-  queues.push_back(std::make_unique<OutputQueue>(tiny, std::move(out_tiny), &dead, &metrics));
+  queues.push_back(std::make_unique<OutputQueue>(roomy, std::move(out_roomy),
+                                                 &dead, &metrics));
+  queues.push_back(std::make_unique<OutputQueue>(tiny, std::move(out_tiny),
+                                                 &dead, &metrics));
   Router router(std::move(queues));
   router.Start();
 
   std::vector<absl::Status> results;
   for (int i = 0; i < 2; ++i) {
-    router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) { results.push_back(seq.status()); });
+    router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) {
+      results.push_back(seq.status());
+    });
   }
   ASSERT_EQ(results.size(), 2u);
   EXPECT_TRUE(results[0].ok());
   EXPECT_EQ(results[1].code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(results[1].message()), HasSubstr("\"tiny\""));
-  EXPECT_EQ(router.last_seq(), 1u);  // the refused alert got no seq and reached no queue
+  EXPECT_EQ(router.last_seq(),
+            1u);  // the refused alert got no seq and reached no queue
   tiny_ptr->Release();
   ASSERT_TRUE(router.Drain(absl::Now() + kWait));
   EXPECT_EQ(router.queues()[0]->stats().delivered, 1u);

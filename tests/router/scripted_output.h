@@ -9,7 +9,8 @@
 
 namespace corral::router {
 
-// An Output that answers from a script (then with the default) and records every batch it got.
+// An Output that answers from a script (then with the default) and records
+// every batch it got.
 class ScriptedOutput : public outputs::Output {
  public:
   explicit ScriptedOutput(int64_t max_batch = 1) : max_batch_(max_batch) {}
@@ -32,12 +33,14 @@ class ScriptedOutput : public outputs::Output {
     held_ = false;
   }
 
-  outputs::SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
+  outputs::SendResult Send(std::span<const core::AlertPtr> batch,
+                           absl::Time) override {
     absl::MutexLock lock(&mu_);
     std::vector<uint64_t> seqs;
     for (const auto& a : batch) seqs.push_back(a->seq);
     calls_.push_back(seqs);
-    mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
+    mu_.Await(absl::Condition(
+        +[](bool* held) { return !*held; }, &held_));
     if (script_.empty()) return default_;
     outputs::SendResult r = script_.front();
     script_.pop_front();

@@ -29,7 +29,9 @@ class HttpAlertIngestTest : public ::testing::Test {
  protected:
   Reply Post(absl::string_view body) {
     Reply r;
-    ingest_.Post(body, [&](int status, std::string text) { r = {status, std::move(text)}; });
+    ingest_.Post(body, [&](int status, std::string text) {
+      r = {status, std::move(text)};
+    });
     return r;
   }
 
@@ -47,33 +49,41 @@ TEST_F(HttpAlertIngestTest, AcceptsAValidAlert) {
   EXPECT_EQ(r.body, "{\"seq\":41}\n");
   ASSERT_EQ(intake_.submitted.size(), 1u);
   EXPECT_EQ(intake_.submitted[0].rule, "R");
-  EXPECT_THAT(metrics_.Render(),
-              HasSubstr("corral_inputs_total{source=\"http\",status=\"accepted\"} 1\n"));
+  EXPECT_THAT(
+      metrics_.Render(),
+      HasSubstr(
+          "corral_inputs_total{source=\"http\",status=\"accepted\"} 1\n"));
 }
 
 TEST_F(HttpAlertIngestTest, RefusesAnInvalidAlertWith400AndNeverSubmitsIt) {
-  Reply r = Post(R"({"priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})");
+  Reply r = Post(
+      R"({"priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, "invalid alert: missing rule\n");
   EXPECT_TRUE(intake_.submitted.empty());
-  EXPECT_THAT(metrics_.Render(),
-              HasSubstr("corral_inputs_total{source=\"http\",status=\"invalid\"} 1\n"));
+  EXPECT_THAT(
+      metrics_.Render(),
+      HasSubstr("corral_inputs_total{source=\"http\",status=\"invalid\"} 1\n"));
 }
 
 TEST_F(HttpAlertIngestTest, IntakeRefusalsBecome503) {
-  intake_.answer = absl::ResourceExhaustedError("output \"hook\" has a full queue");
+  intake_.answer =
+      absl::ResourceExhaustedError("output \"hook\" has a full queue");
   Reply full = Post(kAlert);
   EXPECT_EQ(full.status, 503);
   EXPECT_THAT(full.body, HasSubstr("full queue"));
   intake_.answer = absl::UnavailableError("corral is shutting down");
   EXPECT_EQ(Post(kAlert).status, 503);
-  EXPECT_THAT(metrics_.Render(),
-              HasSubstr("corral_inputs_total{source=\"http\",status=\"refused\"} 2\n"));
+  EXPECT_THAT(
+      metrics_.Render(),
+      HasSubstr("corral_inputs_total{source=\"http\",status=\"refused\"} 2\n"));
 }
 
 TEST_F(HttpAlertIngestTest, TestAlertLooksLikeFalcosidekicks) {
   Reply r;
-  ingest_.PostTest([&](int status, std::string body) { r = {status, std::move(body)}; });
+  ingest_.PostTest([&](int status, std::string body) {
+    r = {status, std::move(body)};
+  });
   EXPECT_EQ(r.status, 200);
   ASSERT_EQ(intake_.submitted.size(), 1u);
   const core::Alert& a = intake_.submitted[0];
