@@ -123,11 +123,15 @@ int64_t Millis(absl::Duration d) {
 
 }  // namespace
 
-std::string HttpResponse::Header(absl::string_view name) const {
+std::string FindHeader(const HttpHeaders& headers, absl::string_view name) {
   for (const auto& [key, value] : headers) {
     if (absl::EqualsIgnoreCase(key, name)) return value;
   }
   return "";
+}
+
+std::string HttpResponse::Header(absl::string_view name) const {
+  return FindHeader(headers, name);
 }
 
 struct HttpClient::Impl {

@@ -26,6 +26,9 @@ struct HttpClientTls {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// The first value of header `name` (compared without case), or "".
+std::string FindHeader(const HttpHeaders& headers, absl::string_view name);
+
 struct HttpRequest {
   std::string method = "POST";
   std::string url;

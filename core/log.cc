@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/json_util.h"
 
 namespace corral::core {
 namespace {
@@ -43,34 +44,14 @@ bool NeedsQuotes(absl::string_view v) {
   return false;
 }
 
+// logfmt values are bare when they can be, otherwise quoted with the same
+// escapes as JSON strings.
 void AppendValue(std::string* out, absl::string_view v) {
-  if (!NeedsQuotes(v)) {
+  if (NeedsQuotes(v)) {
+    AppendJsonString(out, v);
+  } else {
     absl::StrAppend(out, v);
-    return;
   }
-  out->push_back('"');
-  for (char c : v) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace

@@ -40,10 +40,7 @@
 namespace corral::server {
 
 std::string HttpServerRequest::Header(absl::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
-  }
-  return "";
+  return core::FindHeader(headers, name);
 }
 
 namespace {

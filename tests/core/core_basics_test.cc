@@ -1,3 +1,9 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
 #include <set>
 
 #include "core/alert.h"
@@ -85,6 +91,36 @@ TEST(LogTest, RedactUrlKeepsOnlySchemeAndHost) {
             "http://127.0.0.1:9000/***");
   EXPECT_EQ(RedactUrl("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
   EXPECT_EQ(RedactUrl("not a url"), "***");
+}
+
+// Runs `fn` with stderr going to a file and returns what it wrote.
+std::string CaptureStderr(const std::function<void()>& fn) {
+  std::string path = ::testing::TempDir() + "/log_capture.txt";
+  int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int saved = ::dup(STDERR_FILENO);
+  ::dup2(file, STDERR_FILENO);
+  fn();
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(file);
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(LogTest, WritesOneLogfmtLineWithQuotingWhereNeeded) {
+  std::string line = CaptureStderr([] {
+    LogWarn("delivery failed", {{"output", "hook"}, {"reason", "HTTP 503: \"busy\"\n"},
+                                 {"empty", ""}});
+  });
+  EXPECT_THAT(line, ::testing::StartsWith("ts=20"));
+  EXPECT_THAT(line, ::testing::EndsWith(
+                        R"(Z level=warn msg="delivery failed" output=hook )"
+                        R"(reason="HTTP 503: \"busy\"\n" empty=""
+)"));
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  SetLogLevel(LogLevel::kError);
+  EXPECT_EQ(CaptureStderr([] { LogWarn("hidden"); }), "");
+  SetLogLevel(LogLevel::kInfo);
 }
 
 TEST(LogTest, ParsesLevels) {

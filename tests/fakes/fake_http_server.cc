@@ -33,10 +33,7 @@ constexpr int kIoThreads = 2;
 }  // namespace
 
 std::string RecordedRequest::Header(absl::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
-  }
-  return "";
+  return core::FindHeader(headers, name);
 }
 
 struct FakeHttpServer::Impl {
