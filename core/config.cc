@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/config_node.h"
+#include "core/file_util.h"
 #include "core/log.h"
 
 namespace corral::core {
@@ -1181,26 +1182,6 @@ Config Build(const YAML::Node& doc, const std::string& source,
 
 const char* GetEnv(const char* name) { return std::getenv(name); }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  errno = 0;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("cannot read config file ", path));
-  }
-  std::string text;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
-  int err = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  if (err != 0) {
-    return absl::ErrnoToStatus(err,
-                               absl::StrCat("cannot read config file ", path));
-  }
-  return text;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
@@ -1313,7 +1294,7 @@ absl::StatusOr<Config> LoadConfigText(const std::string& text,
 
 absl::StatusOr<Config> LoadConfigFileWithEnv(const std::string& path,
                                              const EnvLookup& env) {
-  absl::StatusOr<std::string> text = ReadFile(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) return text.status();
   return LoadConfigTextWithEnv(*text, path, env);
 }

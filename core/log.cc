@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 
 namespace corral::core {
@@ -94,14 +95,7 @@ void Log(LogLevel level, absl::string_view msg,
     AppendValue(&line, value);
   }
   line.push_back('\n');
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n <= 0) break;
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  (void)WriteAll(STDERR_FILENO, line);  // nowhere left to report a failure
 }
 
 std::string RedactUrl(absl::string_view url) {

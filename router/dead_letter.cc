@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/alert_json.h"
+#include "core/file_util.h"
 #include "core/json_util.h"
 
 namespace corral::router {
@@ -42,39 +43,41 @@ absl::Status DeadLetterFile::Open() {
   return absl::OkStatus();
 }
 
-absl::Status DeadLetterFile::Write(const core::Alert& alert,
+absl::Status DeadLetterFile::Write(std::span<const core::AlertPtr> alerts,
                                    absl::string_view output,
                                    absl::string_view reason, int attempts,
                                    int last_status) {
-  std::string line = "{\"time\":";
-  core::AppendJsonString(&line, core::FormatAlertTime(clock_->Now()));
-  line.append(",\"output\":");
-  core::AppendJsonString(&line, output);
-  line.append(",\"reason\":");
-  core::AppendJsonString(&line, reason);
-  absl::StrAppend(&line, ",\"attempts\":", attempts,
+  // Everything but the alert is the same on every line of the batch.
+  std::string head = "{\"time\":";
+  core::AppendJsonString(&head, core::FormatAlertTime(clock_->Now()));
+  head.append(",\"output\":");
+  core::AppendJsonString(&head, output);
+  head.append(",\"reason\":");
+  core::AppendJsonString(&head, reason);
+  absl::StrAppend(&head, ",\"attempts\":", attempts,
                   ",\"last_status\":", last_status, ",\"alert\":");
-  core::AppendFalcoAlert(&line, alert);
-  line.append("}\n");
+  std::string lines;
+  for (const core::AlertPtr& alert : alerts) {
+    lines.append(head);
+    core::AppendFalcoAlert(&lines, *alert);
+    lines.append("}\n");
+  }
 
   absl::MutexLock lock(&mu_);
-  if (fd_ < 0)
+  if (fd_ < 0) {
     return absl::FailedPreconditionError("dead-letter file is not open");
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot write dead-letter file ", path_, ": ", std::strerror(errno)));
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
   }
-  if (::fdatasync(fd_) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot sync dead-letter file ", path_, ": ", std::strerror(errno)));
+  const off_t size_before = ::lseek(fd_, 0, SEEK_END);
+  size_t written = 0;
+  absl::Status status = core::WriteAll(fd_, lines, &written);
+  if (status.ok() && ::fdatasync(fd_) != 0) {
+    status = absl::ErrnoToStatus(errno, "fdatasync failed");
+  }
+  if (!status.ok()) {
+    // Leave no half line behind for the next write to continue.
+    if (written > 0 && size_before >= 0) (void)::ftruncate(fd_, size_before);
+    return absl::UnavailableError(absl::StrCat("cannot write dead-letter file ",
+                                               path_, ": ", status.message()));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 #ifndef CORRAL_ROUTER_DEAD_LETTER_H_
 #define CORRAL_ROUTER_DEAD_LETTER_H_
 
+#include <span>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -15,8 +16,8 @@ namespace corral::router {
 // The file where alerts go that an output gave up on, one JSON object per line:
 //   {"time":"...","output":"audit-hook","reason":"HTTP 400: bad payload",
 //    "attempts":1,"last_status":400,"alert":{...Falco alert JSON...}}
-// Each line is written with one write(2) and flushed to disk before Write()
-// returns, so a dead letter survives a crash. Thread-safe.
+// Lines are flushed to disk before Write() returns, so a dead letter survives
+// a crash. Thread-safe.
 class DeadLetterFile {
  public:
   DeadLetterFile(std::string path, core::Clock* clock);
@@ -24,8 +25,12 @@ class DeadLetterFile {
 
   // Creates the parent directory and opens the file for appending.
   absl::Status Open();
-  absl::Status Write(const core::Alert& alert, absl::string_view output,
-                     absl::string_view reason, int attempts, int last_status);
+  // Appends one line per alert, all with the same output, reason, attempts and
+  // last status; durable (fdatasync) before it returns OK. On failure nothing
+  // of the batch stays in the file.
+  absl::Status Write(std::span<const core::AlertPtr> alerts,
+                     absl::string_view output, absl::string_view reason,
+                     int attempts, int last_status);
   const std::string& path() const { return path_; }
 
  private:

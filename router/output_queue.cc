@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "core/alert_json.h"
 #include "core/log.h"
 
 namespace corral::router {
@@ -51,6 +52,13 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
                        "Delivery attempts that failed and were retried.",
                        {"output"})
           ->With(by_output);
+  dead_letter_errors_total_ =
+      metrics
+          ->AddCounter("corral_dead_letter_errors_total",
+                       "Alerts given up on that the dead-letter file could not "
+                       "take (they are logged instead).",
+                       {"output"})
+          ->With(by_output);
   dead_letters_total_ =
       metrics
           ->AddCounter("corral_dead_letters_total",
@@ -96,6 +104,7 @@ void OutputQueue::Start() {
 bool OutputQueue::Drain(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   flush_now_ = true;
+  drain_deadline_ = std::min(drain_deadline_, deadline);
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return waiting_.empty() && in_flight_ == 0;
   };
@@ -120,7 +129,11 @@ void OutputQueue::Stop() {
     waiting_.clear();
     in_flight_ += static_cast<int64_t>(left.size());
   }
-  if (!left.empty()) DeadLetter(left, "corral stopped before delivery", 0, 0);
+  if (!left.empty()) {
+    std::vector<core::AlertPtr> alerts;
+    for (const Entry& e : left) alerts.push_back(e.alert);
+    DeadLetter(left, alerts, "corral stopped before delivery", 0, 0);
+  }
 }
 
 OutputQueue::Stats OutputQueue::stats() const {
@@ -143,19 +156,22 @@ std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return stopping_ || !waiting_.empty();
   };
-  mu_.Await(absl::Condition(&ready));
-  if (stopping_) return {};
-
-  if (max_batch_items_ > 1) {
-    // Let a batch fill up, but never hold the oldest alert longer than
-    // max_wait.
-    auto full = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return stopping_ || flush_now_ || waiting_.empty() ||
-             static_cast<int64_t>(waiting_.size()) >= max_batch_items_;
-    };
-    mu_.AwaitWithDeadline(absl::Condition(&full),
-                          waiting_.front().enqueued + max_batch_wait_);
-    if (stopping_ || waiting_.empty()) return {};
+  auto full = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_ || flush_now_ || waiting_.empty() ||
+           static_cast<int64_t>(waiting_.size()) >= max_batch_items_;
+  };
+  // Another worker may take the alerts this one waited for: then wait again.
+  // An empty batch means only one thing: the queue is stopping.
+  while (true) {
+    mu_.Await(absl::Condition(&ready));
+    if (stopping_) return {};
+    if (max_batch_items_ > 1) {
+      // Let a batch fill up, but never hold the oldest alert past max_wait.
+      mu_.AwaitWithDeadline(absl::Condition(&full),
+                            waiting_.front().enqueued + max_batch_wait_);
+      if (stopping_) return {};
+    }
+    if (!waiting_.empty()) break;
   }
 
   std::vector<Entry> batch;
@@ -172,22 +188,30 @@ std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
   return batch;
 }
 
+absl::Time OutputQueue::SendDeadline(absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  return std::min(now + kSendDeadline, drain_deadline_);
+}
+
 void OutputQueue::Deliver(const std::vector<Entry>& batch) {
   std::vector<core::AlertPtr> alerts;
   alerts.reserve(batch.size());
-  for (const Entry& e : batch) alerts.push_back(e.alert);
+  absl::Time accepted = absl::InfiniteFuture();
+  for (const Entry& e : batch) {
+    alerts.push_back(e.alert);
+    accepted = std::min(accepted, e.enqueued);
+  }
 
   absl::BitGen gen;
-  const absl::Time first_attempt = clock_->Now();
+  outputs::SendResult result;
   int attempt = 1;
-  outputs::SendResult last;
   for (;; ++attempt) {
-    outputs::SendResult result =
-        output_->Send(alerts, clock_->Now() + kSendDeadline);
+    result = output_->Send(alerts, SendDeadline(clock_->Now()));
     const absl::Time now = clock_->Now();
     if (result.delivered()) {
-      for (const Entry& e : batch)
+      for (const Entry& e : batch) {
         latency_->Observe(absl::ToDoubleSeconds(now - e.enqueued));
+      }
       delivered_total_->Inc(batch.size());
       {
         absl::MutexLock lock(&mu_);
@@ -197,17 +221,22 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
       return;
     }
     if (result.kind == outputs::SendResult::Kind::kPermanent) {
-      DeadLetter(batch, result.reason, attempt, result.status);
+      DeadLetter(batch, alerts, result.reason, attempt, result.status);
       return;
     }
-    last = result;
     const absl::Duration wait =
         retry_.Backoff(attempt, result.retry_after, gen);
+    // max_age counts from acceptance, not from this worker's first attempt.
     if (std::optional<std::string> why =
-            retry_.GiveUpReason(attempt, first_attempt, now + wait)) {
-      DeadLetter(batch, absl::StrCat(result.reason, "; gave up: ", *why),
-                 attempt, result.status);
+            retry_.GiveUpReason(attempt, accepted, now + wait)) {
+      DeadLetter(batch, alerts,
+                 absl::StrCat(result.reason, "; gave up: ", *why), attempt,
+                 result.status);
       return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
     }
     retries_total_->Inc();
     core::LogWarn("delivery failed, will retry",
@@ -220,23 +249,33 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
   }
   DeadLetter(
-      batch,
-      absl::StrCat("corral stopped while waiting to retry: ", last.reason),
-      attempt, last.status);
+      batch, alerts,
+      absl::StrCat("corral stopped while waiting to retry: ", result.reason),
+      attempt, result.status);
 }
 
 void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
+                             std::span<const core::AlertPtr> alerts,
                              const std::string& reason, int attempts,
                              int last_status) {
-  for (const Entry& e : batch) {
-    absl::Status written =
-        dead_letters_->Write(*e.alert, name_, reason, attempts, last_status);
-    if (!written.ok()) {
-      core::LogError("cannot write dead letter",
+  absl::Status written =
+      dead_letters_->Write(alerts, name_, reason, attempts, last_status);
+  if (!written.ok()) {
+    // The alerts are neither delivered nor recorded: say so loudly, with the
+    // alerts themselves so an operator can still recover them, and leave them
+    // unfinished (a durable spool replays unfinished alerts).
+    dead_letter_errors_total_->Inc(batch.size());
+    for (const core::AlertPtr& alert : alerts) {
+      core::LogError("cannot write dead letter; alert follows",
                      {{"output", name_},
-                      {"seq", absl::StrCat(e.alert->seq)},
-                      {"error", written.message()}});
+                      {"error", written.message()},
+                      {"reason", reason},
+                      {"alert", core::EncodeFalcoAlert(*alert)}});
     }
+    absl::MutexLock lock(&mu_);
+    in_flight_ -= static_cast<int64_t>(batch.size());
+    depth_gauge_->Add(-static_cast<double>(batch.size()));
+    return;
   }
   core::LogError("gave up on delivery, alerts dead-lettered",
                  {{"output", name_},

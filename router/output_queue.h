@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,8 +81,11 @@ class OutputQueue {
   std::vector<Entry> TakeBatch();
   // Sends one batch until it is delivered, dead-lettered, or the queue stops.
   void Deliver(const std::vector<Entry>& batch);
-  void DeadLetter(const std::vector<Entry>& batch, const std::string& reason,
-                  int attempts, int last_status);
+  void DeadLetter(const std::vector<Entry>& batch,
+                  std::span<const core::AlertPtr> alerts,
+                  const std::string& reason, int attempts, int last_status);
+  // The deadline for one Send(): bounded, and never past a drain deadline.
+  absl::Time SendDeadline(absl::Time now) const;
   void Finish(const std::vector<Entry>& batch);
 
   const std::string name_;
@@ -101,6 +105,7 @@ class OutputQueue {
   core::Counter* failed_total_;
   core::Counter* retries_total_;
   core::Counter* dead_letters_total_;
+  core::Counter* dead_letter_errors_total_;
   core::Gauge* depth_gauge_;
   core::Histogram* latency_;
 
@@ -109,6 +114,7 @@ class OutputQueue {
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool flush_now_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   CompletionTracker progress_ ABSL_GUARDED_BY(mu_);
   uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;

@@ -15,10 +15,6 @@ void Router::Start() {
 }
 
 void Router::Submit(core::Alert alert, core::IntakeDone done) {
-  if (intake_stopped_.load(std::memory_order_acquire)) {
-    std::move(done)(absl::UnavailableError("corral is shutting down"));
-    return;
-  }
   if (alert.uuid.empty()) alert.uuid = core::NewUuid();
 
   // Filters are immutable: match before taking the lock.
@@ -29,9 +25,14 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
   absl::StatusOr<uint64_t> result = uint64_t{0};
   {
     absl::MutexLock lock(&mu_);
+    // Checked under the lock, so that once StopIntake() returns no alert can
+    // still reach a queue that is being drained.
+    if (intake_stopped_) {
+      result = absl::UnavailableError("corral is shutting down");
+    }
     // Queues only shrink while the lock is held, so room checked here is room
     // at the push.
-    for (size_t i = 0; i < queues_.size(); ++i) {
+    for (size_t i = 0; result.ok() && i < queues_.size(); ++i) {
       if (matches[i] && !queues_[i]->HasRoom()) {
         result = absl::ResourceExhaustedError(absl::StrCat(
             "output \"", queues_[i]->name(), "\" has a full queue"));
@@ -55,7 +56,8 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
 }
 
 void Router::StopIntake() {
-  intake_stopped_.store(true, std::memory_order_release);
+  absl::MutexLock lock(&mu_);
+  intake_stopped_ = true;
 }
 
 bool Router::Drain(absl::Time deadline) {

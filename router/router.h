@@ -1,7 +1,6 @@
 #ifndef CORRAL_ROUTER_ROUTER_H_
 #define CORRAL_ROUTER_ROUTER_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -43,9 +42,9 @@ class Router : public core::Intake {
 
  private:
   const std::vector<std::unique_ptr<OutputQueue>> queues_;
-  std::atomic<bool> intake_stopped_{false};
-  mutable absl::Mutex
-      mu_;  // orders seq assignment with the pushes to the queues
+  // Orders seq assignment with the pushes to the queues.
+  mutable absl::Mutex mu_;
+  bool intake_stopped_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -135,18 +135,21 @@ bool App::Shutdown() {
   router_->StopIntake();
   const bool drained =
       router_->Drain(absl::Now() + config_.listen.drain_timeout);
+  // Counted before the queues stop: stopping dead-letters what is left.
+  uint64_t undelivered = 0;
+  for (const auto& queue : router_->queues()) {
+    undelivered += queue->stats().queued;
+  }
   http_server_->StopAccepting();
   http_server_->Stop();
   grpc_server_->Shutdown(absl::Seconds(1));
   router_->Stop();
-  uint64_t undelivered = 0;
-  for (const auto& queue : router_->queues())
-    undelivered += queue->stats().queued;
-  if (drained) {
+  if (undelivered == 0) {
     core::LogInfo("stopped", {{"undelivered", "0"}});
   } else {
     core::LogWarn("stopped before every alert was delivered",
-                  {{"undelivered", absl::StrCat(undelivered)}});
+                  {{"undelivered", absl::StrCat(undelivered)},
+                   {"dead_letter_file", config_.dead_letter.file}});
   }
   return drained;
 }

@@ -2,25 +2,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/file_util.h"
 
 namespace corral::server {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read ", what, " ", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const core::ServerTlsConfig& tls) {
@@ -29,16 +16,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
       tls.client_ca_file.empty()
           ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
           : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  absl::StatusOr<std::string> cert =
-      ReadFile(tls.cert_file, "listen.tls.cert_file");
+  absl::StatusOr<std::string> cert = core::ReadFileToString(tls.cert_file);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key =
-      ReadFile(tls.key_file, "listen.tls.key_file");
+  absl::StatusOr<std::string> key = core::ReadFileToString(tls.key_file);
   if (!key.ok()) return key.status();
   options.pem_key_cert_pairs.push_back({*key, *cert});
   if (!tls.client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca =
-        ReadFile(tls.client_ca_file, "listen.tls.client_ca_file");
+    absl::StatusOr<std::string> ca = core::ReadFileToString(tls.client_ca_file);
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
   }
@@ -57,6 +41,9 @@ absl::Status GrpcServer::Start() {
   if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_.grpc, *credentials, &port_);
+  // Without this, gRPC sets SO_REUSEPORT and a second corral on the same port
+  // would start "successfully" and steal half the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&health_);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {

@@ -64,8 +64,7 @@ std::optional<Args> ParseArgs(int argc, char** argv, std::string* error) {
 
 absl::StatusOr<Config> LoadConfig(const Args& args) {
   if (args.config_file) return corral::core::LoadConfigFile(*args.config_file);
-  return corral::core::LoadConfigText(corral::core::kEmbeddedDefaultConfig,
-                                      "<embedded default>");
+  return corral::core::LoadDefaultConfig();
 }
 
 int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {

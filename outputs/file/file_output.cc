@@ -31,13 +31,12 @@ class FileOutput : public Output {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot open ", path_, ": ", std::strerror(errno)));
     }
+    writer_ = std::make_unique<LineWriter>(fd_, format_, path_);
     return absl::OkStatus();
   }
 
   SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
-    // O_APPEND makes each write(2) land at the end atomically, so workers need
-    // no lock.
-    return WriteLines(fd_, batch, format_, path_);
+    return writer_->Write(batch);
   }
   int64_t MaxBatchItems() const override { return max_batch_; }
 
@@ -46,6 +45,7 @@ class FileOutput : public Output {
   const LineFormat format_;
   const int64_t max_batch_;
   int fd_ = -1;
+  std::unique_ptr<LineWriter> writer_;  // set by Start()
 };
 
 }  // namespace

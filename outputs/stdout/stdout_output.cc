@@ -10,15 +10,15 @@ namespace {
 class StdoutOutput : public Output {
  public:
   StdoutOutput(LineFormat format, int64_t max_batch)
-      : format_(format), max_batch_(max_batch) {}
+      : writer_(STDOUT_FILENO, format, "stdout"), max_batch_(max_batch) {}
 
   SendResult Send(std::span<const core::AlertPtr> batch, absl::Time) override {
-    return WriteLines(STDOUT_FILENO, batch, format_, "stdout");
+    return writer_.Write(batch);
   }
   int64_t MaxBatchItems() const override { return max_batch_; }
 
  private:
-  const LineFormat format_;
+  LineWriter writer_;
   const int64_t max_batch_;
 };
 

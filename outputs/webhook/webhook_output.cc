@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "outputs/http_classifier.h"
 #include "outputs/webhook/webhook_payload.h"
 
@@ -14,10 +15,10 @@ namespace {
 
 absl::Status CheckReadable(absl::string_view key, const std::string& path) {
   if (path.empty()) return absl::OkStatus();
-  std::ifstream in(path);
-  if (!in.good()) {
+  absl::StatusOr<std::string> content = core::ReadFileToString(path);
+  if (!content.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("webhook tls.", key, ": cannot read \"", path, "\""));
+        absl::StrCat("webhook tls.", key, ": ", content.status().message()));
   }
   return absl::OkStatus();
 }
