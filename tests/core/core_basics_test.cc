@@ -109,8 +109,9 @@ std::string CaptureStderr(const std::function<void()>& fn) {
 
 TEST(LogTest, WritesOneLogfmtLineWithQuotingWhereNeeded) {
   std::string line = CaptureStderr([] {
-    LogWarn("delivery failed", {{"output", "hook"}, {"reason", "HTTP 503: \"busy\"\n"},
-                                 {"empty", ""}});
+    LogWarn("delivery failed", {{"output", "hook"},
+                                {"reason", "HTTP 503: \"busy\"\n"},
+                                {"empty", ""}});
   });
   EXPECT_THAT(line, ::testing::StartsWith("ts=20"));
   EXPECT_THAT(line, ::testing::EndsWith(

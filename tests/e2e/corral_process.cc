@@ -149,6 +149,10 @@ absl::StatusOr<int> CorralProcess::Wait(absl::Duration timeout) {
   return absl::FailedPreconditionError("corral is not running");
 }
 
+void CorralProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 absl::StatusOr<int> CorralProcess::Stop(int signal, absl::Duration timeout) {
   if (pid_ <= 0) return absl::FailedPreconditionError("corral is not running");
   kill(pid_, signal);

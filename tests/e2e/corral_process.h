@@ -38,6 +38,8 @@ class CorralProcess {
   // -signal when it died of a signal, or an error when it did not exit in time
   // (it is then killed).
   absl::StatusOr<int> Stop(int signal, absl::Duration timeout);
+  // Sends `signal` without waiting.
+  void Signal(int signal);
   // Runs to completion (for one-shot commands); returns the exit code.
   absl::StatusOr<int> Wait(absl::Duration timeout);
 

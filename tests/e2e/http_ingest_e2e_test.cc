@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/http_client.h"
@@ -104,6 +105,20 @@ outputs:
     return response.ok() ? *response : core::HttpResponse{};
   }
 
+  // Polls /metrics until it contains `line` (bounded); returns the last body.
+  // Destinations see a request before corral has read their answer, so a
+  // counter may trail the receiver by a moment.
+  std::string WaitForMetric(absl::string_view line) {
+    const absl::Time deadline = absl::Now() + kWait;
+    std::string body;
+    while (absl::Now() < deadline) {
+      body = Get("/metrics").body;
+      if (absl::StrContains(body, line)) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return body;
+  }
+
   std::vector<boost::json::object> DeadLetters() {
     std::vector<boost::json::object> out;
     std::istringstream lines(ReadFile(dir_ + "/data/dead-letter.jsonl"));
@@ -165,7 +180,7 @@ TEST_F(E2eTest, RefusesEveryInvalidExampleAndDeliversNoneOfThem) {
   // A valid alert after them is the only thing that arrives.
   ASSERT_EQ(Post("/", AlertJson("Warning", "sentinel")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
-  ASSERT_TRUE(corral_->Stop(SIGTERM, kWait).ok());
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   ASSERT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("sentinel"));
   EXPECT_TRUE(DeadLetters().empty());
@@ -223,7 +238,7 @@ TEST_F(E2eTest, RetriesConnectionRefusedUntilTheReceiverComesUp) {
   ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
       << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "patient")).status, 200);
-  // Wait until corral has retried at least twice against the closed port.
+  // Wait until corral has retried at least once against the closed port.
   const absl::Time deadline = absl::Now() + kWait;
   while (absl::Now() < deadline &&
          Get("/metrics").body.find("corral_retries_total{output=\"hook\"} 0") !=
@@ -279,6 +294,7 @@ TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
               HasSubstr("\"rule\":\"Test rule\""));
   ASSERT_EQ(Post("/", "{").status, 400);
 
+  WaitForMetric("corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n");
   core::HttpResponse metrics = Get("/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.Header("content-type"),
@@ -315,15 +331,29 @@ TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
 
 TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
   // The receiver is slow: the alert is still being delivered when SIGTERM
-  // arrives.
-  receiver_.SetDefault({.delay = absl::Milliseconds(700)});
+  // arrives, and corral must wait for it.
+  receiver_.SetDefault({.delay = absl::Milliseconds(1500)});
   ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
       << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "in-flight")).status, 200);
   ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
-  absl::StatusOr<int> code = corral_->Stop(SIGTERM, kWait);
+  corral_->Signal(SIGTERM);
+
+  // While draining: unhealthy, and new alerts are refused, not half-taken.
+  const absl::Time deadline = absl::Now() + kWait;
+  int health = 200;
+  while (absl::Now() < deadline && (health = Get("/healthz").status) == 200) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(health, 503);
+  core::HttpResponse refused = Post("/", AlertJson("Warning", "too-late"));
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_THAT(refused.body, HasSubstr("shutting down"));
+
+  absl::StatusOr<int> code = corral_->Wait(kWait);
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
+  EXPECT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(corral_->Stderr(), HasSubstr("msg=stopped undelivered=0"));
   EXPECT_TRUE(DeadLetters().empty());
 }
@@ -398,9 +428,10 @@ outputs:
   EXPECT_EQ(*code, 1);
   std::string out = corral_->Stdout() + corral_->Stderr();
   EXPECT_THAT(out, HasSubstr("bad.yaml:3:3: listen.colour: unknown key"));
-  EXPECT_THAT(out, HasSubstr("bad.yaml:7:"));
-  EXPECT_THAT(out, HasSubstr("urgent"));
-  EXPECT_THAT(out, HasSubstr("hook"));
+  EXPECT_THAT(out, HasSubstr("bad.yaml:7:19: outputs[0].min_priority: "
+                             "unknown priority \"urgent\""));
+  EXPECT_THAT(out,
+              HasSubstr("outputs[1].name: duplicate output name \"hook\""));
 }
 
 TEST_F(E2eTest, CheckConfigRejectsAnUnknownOutputTypeAndAMissingUrl) {

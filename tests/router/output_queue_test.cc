@@ -178,6 +178,48 @@ TEST_F(OutputQueueTest, BatchesWhenTheOutputTakesBatches) {
   EXPECT_EQ(queue->stats().low_watermark, 10u);
 }
 
+TEST_F(OutputQueueTest, EveryWorkerKeepsWorkingWhenBatchesAreRacedFor) {
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("batch");
+  config.concurrency = 2;
+  config.batch.max_items = 2;
+  config.batch.max_wait = absl::Seconds(30);
+  auto queue = MakeQueue(config, &output, /*max_batch=*/100);
+  queue->Start();
+  // One full batch: both workers wake for it, one of them loses the race.
+  queue->Push(MakeAlert(1));
+  queue->Push(MakeAlert(2));
+  ASSERT_TRUE(output->WaitForCalls(1, kWait));
+  ASSERT_TRUE(WaitIdle(*queue));
+  // Two more full batches while the output holds: both workers must be busy
+  // at once, which they cannot be if the loser of the first race went away.
+  output->Hold();
+  for (uint64_t seq = 3; seq <= 6; ++seq) queue->Push(MakeAlert(seq));
+  EXPECT_TRUE(output->WaitForCalls(3, kWait));
+  output->Release();
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(queue->stats().delivered, 6u);
+}
+
+TEST_F(OutputQueueTest, DeadLetterFileFailureIsCountedAndNotFinished) {
+  DeadLetterFile full("/dev/full", core::Clock::Real());
+  ASSERT_TRUE(full.Open().ok());
+  auto output = std::make_unique<ScriptedOutput>();
+  output->SetDefault(SendResult::Permanent("HTTP 400", 400));
+  OutputQueue queue(FastRetryConfig("hook"), std::move(output), &full,
+                    &metrics_);
+  queue.Start();
+  queue.Push(MakeAlert(1));
+  ASSERT_TRUE(WaitIdle(queue));
+  EXPECT_EQ(queue.stats().failed, 0u);
+  EXPECT_EQ(queue.stats().low_watermark, 0u);  // not finished: not recorded
+  std::string text = metrics_.Render();
+  EXPECT_THAT(
+      text, HasSubstr("corral_dead_letter_errors_total{output=\"hook\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("corral_dead_letters_total{output=\"hook\"} 0\n"));
+}
+
 TEST_F(OutputQueueTest, ConcurrentWorkersTrackProgressExactly) {
   ScriptedOutput* output;
   core::OutputConfig config = FastRetryConfig("wide");

@@ -1,0 +1,104 @@
+#include "server/http_routes.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace corral::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class AcceptingIntake : public core::Intake {
+ public:
+  void Submit(core::Alert alert, core::IntakeDone done) override {
+    ++submitted;
+    std::move(done)(uint64_t{1});
+  }
+  int submitted = 0;
+};
+
+constexpr char kAlert[] =
+    R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})";
+
+class HttpRoutesTest : public ::testing::Test {
+ protected:
+  HttpServerResponse Call(std::string method, std::string target,
+                          std::string body = "",
+                          core::HttpHeaders headers = {}) {
+    HttpServerRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.body = std::move(body);
+    request.headers = std::move(headers);
+    HttpServerResponse got;
+    got.status = 0;
+    routes_.Handle(std::move(request),
+                   [&](HttpServerResponse r) { got = std::move(r); });
+    return got;
+  }
+
+  AcceptingIntake intake_;
+  core::MetricsRegistry metrics_;
+  ingest::HttpAlertIngest ingest_{&intake_, &metrics_, "host"};
+  std::atomic<ServingState> state_{ServingState::kServing};
+  HttpRoutes routes_{&ingest_, &metrics_, &state_, "s3cret"};
+};
+
+TEST_F(HttpRoutesTest, PostNeedsTheBearerToken) {
+  HttpServerResponse none = Call("POST", "/", kAlert);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(core::FindHeader(none.headers, "WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(
+      Call("POST", "/", kAlert, {{"authorization", "Bearer wrong"}}).status,
+      401);
+  EXPECT_EQ(
+      Call("POST", "/", kAlert, {{"authorization", "Bearer s3cre"}}).status,
+      401);
+  EXPECT_EQ(
+      Call("POST", "/test", "", {{"authorization", "Basic s3cret"}}).status,
+      401);
+  EXPECT_EQ(intake_.submitted, 0);
+
+  HttpServerResponse ok = Call("POST", "/?source=falco", kAlert,
+                               {{"authorization", "bearer s3cret"}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.content_type, "application/json");
+  EXPECT_EQ(
+      Call("POST", "/test", "", {{"authorization", "Bearer s3cret"}}).status,
+      200);
+  EXPECT_EQ(intake_.submitted, 2);
+}
+
+TEST_F(HttpRoutesTest, HealthFollowsTheServingState) {
+  HttpServerResponse ok = Call("GET", "/healthz");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "{\"status\":\"ok\"}\n");
+  state_ = ServingState::kStarting;
+  EXPECT_EQ(Call("GET", "/healthz").status, 503);
+  state_ = ServingState::kDraining;
+  HttpServerResponse draining = Call("GET", "/healthz");
+  EXPECT_EQ(draining.status, 503);
+  EXPECT_THAT(draining.body, HasSubstr("draining"));
+  // Health, ping and metrics need no token.
+  EXPECT_EQ(Call("GET", "/ping").body, "pong\n");
+  EXPECT_EQ(Call("GET", "/metrics").status, 200);
+}
+
+TEST_F(HttpRoutesTest, WrongMethodsAndUnknownPaths) {
+  HttpServerResponse get_root = Call("GET", "/");
+  EXPECT_EQ(get_root.status, 405);
+  EXPECT_EQ(core::FindHeader(get_root.headers, "Allow"), "POST");
+  EXPECT_EQ(core::FindHeader(Call("POST", "/healthz").headers, "Allow"),
+            "GET, HEAD");
+  EXPECT_EQ(Call("DELETE", "/metrics").status, 405);
+  EXPECT_EQ(Call("GET", "/nope").status, 404);
+}
+
+TEST_F(HttpRoutesTest, MetricsUseThePrometheusContentType) {
+  HttpServerResponse m = Call("GET", "/metrics");
+  EXPECT_EQ(m.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_THAT(m.body, HasSubstr("# TYPE corral_inputs_total counter"));
+}
+
+}  // namespace
+}  // namespace corral::server
