@@ -46,7 +46,9 @@ std::string FormatAlertTime(absl::Time time) {
 
 absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   std::error_code ec;
-  json::monotonic_resource mr;
+  // Most alerts parse within this buffer without touching the heap.
+  unsigned char buffer[8192];
+  json::monotonic_resource mr(buffer, sizeof(buffer));
   json::value doc =
       json::parse(json::string_view(text.data(), text.size()), ec, &mr);
   if (ec) {
