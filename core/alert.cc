@@ -1,6 +1,5 @@
 #include "core/alert.h"
 
-
 #include "absl/random/random.h"
 
 namespace corral::core {
@@ -10,7 +9,8 @@ std::string NewUuid() {
   uint64_t hi = absl::Uniform<uint64_t>(gen);
   uint64_t lo = absl::Uniform<uint64_t>(gen);
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  lo =
+      (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');
   int pos = 0;

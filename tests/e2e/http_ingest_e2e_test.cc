@@ -252,6 +252,44 @@ TEST_F(E2eTest, RetriesConnectionRefusedUntilTheReceiverComesUp) {
   EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("patient"));
 }
 
+TEST_F(E2eTest, LogsAndMetricsNeverShowTheWebhookSecret) {
+  // Slack-style URL with the secret in its path, and a bearer header: the
+  // destination refuses, corral retries and finally dead-letters.
+  receiver_.Script({{.status = 503, .body = "down"}});
+  receiver_.SetDefault({.status = 403, .body = "invalid_token"});
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(absl::StrCat(
+                      R"(listen:
+  http: 127.0.0.1:0
+  grpc: 127.0.0.1:0
+  auth_token: ingest-token-SECRET3
+spool:
+  dir: ./data
+outputs:
+  - name: hook
+    type: webhook
+    url: )",
+                      receiver_.Url("/services/T000/B000/SECRET1"), R"(
+    headers: {Authorization: "Bearer SECRET2"}
+    retry: {initial_backoff: 10ms, max_backoff: 20ms}
+)"))
+                  .ok())
+      << corral_->Stderr();
+  ASSERT_EQ(Post("/", AlertJson("Warning", "x"),
+                 {{"Authorization", "Bearer ingest-token-SECRET3"}})
+                .status,
+            200);
+  ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
+  EXPECT_EQ(receiver_.Requests()[0].Header("authorization"), "Bearer SECRET2");
+  std::string metrics = Get("/metrics").body;
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  ASSERT_EQ(DeadLetters().size(), 1u);
+  std::string everything = corral_->Stderr() + corral_->Stdout() + metrics +
+                           ReadFile(dir_ + "/data/dead-letter.jsonl");
+  EXPECT_THAT(everything, HasSubstr("delivery failed, will retry"));
+  EXPECT_THAT(everything, Not(HasSubstr("SECRET")));
+}
+
 TEST_F(E2eTest, MinPriorityFiltersPerOutput) {
   FakeHttpServer urgent;
   ASSERT_TRUE(urgent.Start().ok());
@@ -294,7 +332,8 @@ TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
               HasSubstr("\"rule\":\"Test rule\""));
   ASSERT_EQ(Post("/", "{").status, 400);
 
-  WaitForMetric("corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n");
+  WaitForMetric(
+      "corral_outputs_total{output=\"hook\",status=\"delivered\"} 1\n");
   core::HttpResponse metrics = Get("/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.Header("content-type"),
