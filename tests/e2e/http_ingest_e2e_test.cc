@@ -66,21 +66,23 @@ class E2eTest : public ::testing::Test {
     if (HasFailure()) std::cerr << "corral stderr:\n" << corral_->Stderr();
   }
 
-  // The config for one webhook output to the fake receiver, with fast retries.
-  std::string WebhookConfig(absl::string_view extra_output_keys = "") const {
-    return absl::StrCat(R"(listen:
-  http: 127.0.0.1:0
-  grpc: 127.0.0.1:0
-spool:
-  dir: ./data
-outputs:
-  - name: hook
-    type: webhook
-    url: )",
-                        receiver_.Url("/alerts"), R"(
-    retry: {initial_backoff: 50ms, max_backoff: 200ms}
-)",
-                        extra_output_keys);
+  // The config for one webhook output to the fake receiver at `path`, with
+  // fast retries; `listen_extra` and `output_extra` are more YAML lines for
+  // the listen block and the output.
+  std::string WebhookConfig(absl::string_view path = "/alerts",
+                            absl::string_view listen_extra = "",
+                            absl::string_view output_extra = "") const {
+    return absl::StrCat(
+        "listen:\n  http: 127.0.0.1:0\n  grpc: 127.0.0.1:0\n", listen_extra,
+        "spool:\n  dir: ./data\n"
+        "outputs:\n"
+        "  - name: hook\n"
+        "    type: webhook\n"
+        "    url: ",
+        receiver_.Url(path),
+        "\n"
+        "    retry: {initial_backoff: 50ms, max_backoff: 200ms}\n",
+        output_extra);
   }
 
   core::HttpResponse Post(absl::string_view path, std::string body,
@@ -258,21 +260,10 @@ TEST_F(E2eTest, LogsAndMetricsNeverShowTheWebhookSecret) {
   receiver_.Script({{.status = 503, .body = "down"}});
   receiver_.SetDefault({.status = 403, .body = "invalid_token"});
   ASSERT_TRUE(corral_
-                  ->StartWithConfig(absl::StrCat(
-                      R"(listen:
-  http: 127.0.0.1:0
-  grpc: 127.0.0.1:0
-  auth_token: ingest-token-SECRET3
-spool:
-  dir: ./data
-outputs:
-  - name: hook
-    type: webhook
-    url: )",
-                      receiver_.Url("/services/T000/B000/SECRET1"), R"(
-    headers: {Authorization: "Bearer SECRET2"}
-    retry: {initial_backoff: 10ms, max_backoff: 20ms}
-)"))
+                  ->StartWithConfig(WebhookConfig(
+                      "/services/T000/B000/SECRET1",
+                      "  auth_token: ingest-token-SECRET3\n",
+                      "    headers: {Authorization: \"Bearer SECRET2\"}\n"))
                   .ok())
       << corral_->Stderr();
   ASSERT_EQ(Post("/", AlertJson("Warning", "x"),

@@ -2,20 +2,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/recording_intake.h"
 
 namespace corral::server {
 namespace {
 
 using ::testing::HasSubstr;
-
-class AcceptingIntake : public core::Intake {
- public:
-  void Submit(core::Alert alert, core::IntakeDone done) override {
-    ++submitted;
-    std::move(done)(uint64_t{1});
-  }
-  int submitted = 0;
-};
 
 constexpr char kAlert[] =
     R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})";
@@ -37,7 +29,7 @@ class HttpRoutesTest : public ::testing::Test {
     return got;
   }
 
-  AcceptingIntake intake_;
+  fakes::RecordingIntake intake_;
   core::MetricsRegistry metrics_;
   ingest::HttpAlertIngest ingest_{&intake_, &metrics_, "host"};
   std::atomic<ServingState> state_{ServingState::kServing};
@@ -57,7 +49,7 @@ TEST_F(HttpRoutesTest, PostNeedsTheBearerToken) {
   EXPECT_EQ(
       Call("POST", "/test", "", {{"authorization", "Basic s3cret"}}).status,
       401);
-  EXPECT_EQ(intake_.submitted, 0);
+  EXPECT_EQ(intake_.submitted.size(), 0u);
 
   HttpServerResponse ok = Call("POST", "/?source=falco", kAlert,
                                {{"authorization", "bearer s3cret"}});
@@ -66,7 +58,7 @@ TEST_F(HttpRoutesTest, PostNeedsTheBearerToken) {
   EXPECT_EQ(
       Call("POST", "/test", "", {{"authorization", "Bearer s3cret"}}).status,
       200);
-  EXPECT_EQ(intake_.submitted, 2);
+  EXPECT_EQ(intake_.submitted.size(), 2u);
 }
 
 TEST_F(HttpRoutesTest, HealthFollowsTheServingState) {

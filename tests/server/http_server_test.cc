@@ -259,6 +259,16 @@ std::unique_ptr<HttpServer> StartServer(HttpServerOptions options,
   return server;
 }
 
+// An echo server that counts the requests reaching its handler.
+std::unique_ptr<HttpServer> StartCountingEchoServer(HttpServerOptions options,
+                                                    std::atomic<int>& calls) {
+  return StartServer(std::move(options),
+                     [&calls](HttpServerRequest request, HttpReply reply) {
+                       ++calls;
+                       Echo(std::move(request), std::move(reply));
+                     });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 TEST(HttpServerTest, GetAndPostReachTheHandler) {
@@ -471,11 +481,7 @@ TEST(HttpServerTest, BodyOverTheLimitWithContentLengthIs413WithoutReadingIt) {
   std::atomic<int> calls{0};
   HttpServerOptions options = TestOptions();
   options.max_body_bytes = 1024;
-  auto server =
-      StartServer(options, [&](HttpServerRequest request, HttpReply reply) {
-        ++calls;
-        Echo(std::move(request), std::move(reply));
-      });
+  auto server = StartCountingEchoServer(options, calls);
   ASSERT_NE(server, nullptr);
   {  // At the limit: fine.
     PlainClient client;
@@ -504,11 +510,7 @@ TEST(HttpServerTest, ChunkedBodyOverTheLimitIs413) {
   std::atomic<int> calls{0};
   HttpServerOptions options = TestOptions();
   options.max_body_bytes = 1024;
-  auto server =
-      StartServer(options, [&](HttpServerRequest request, HttpReply reply) {
-        ++calls;
-        Echo(std::move(request), std::move(reply));
-      });
+  auto server = StartCountingEchoServer(options, calls);
   ASSERT_NE(server, nullptr);
   {  // Chunked under the limit: fine.
     PlainClient client;
@@ -540,11 +542,7 @@ TEST(HttpServerTest, HugeHeaderIs431) {
   std::atomic<int> calls{0};
   HttpServerOptions options = TestOptions();
   options.max_header_bytes = 1024;
-  auto server =
-      StartServer(options, [&](HttpServerRequest request, HttpReply reply) {
-        ++calls;
-        Echo(std::move(request), std::move(reply));
-      });
+  auto server = StartCountingEchoServer(options, calls);
   ASSERT_NE(server, nullptr);
   PlainClient client;
   ASSERT_FALSE(client.Connect(server->port()));

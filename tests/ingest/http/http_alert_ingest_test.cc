@@ -3,22 +3,12 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/recording_intake.h"
 
 namespace corral::ingest {
 namespace {
 
 using ::testing::HasSubstr;
-
-// An intake that answers with a fixed result and keeps what it was given.
-class FakeIntake : public core::Intake {
- public:
-  void Submit(core::Alert alert, core::IntakeDone done) override {
-    submitted.push_back(std::move(alert));
-    std::move(done)(answer);
-  }
-  absl::StatusOr<uint64_t> answer = uint64_t{41};
-  std::vector<core::Alert> submitted;
-};
 
 struct Reply {
   int status = 0;
@@ -35,7 +25,7 @@ class HttpAlertIngestTest : public ::testing::Test {
     return r;
   }
 
-  FakeIntake intake_;
+  fakes::RecordingIntake intake_;
   core::MetricsRegistry metrics_;
   HttpAlertIngest ingest_{&intake_, &metrics_, "test-host"};
 };
