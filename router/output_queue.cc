@@ -1,5 +1,7 @@
 #include "router/output_queue.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "absl/random/random.h"
@@ -96,8 +98,11 @@ void OutputQueue::Skip(uint64_t seq) {
 }
 
 void OutputQueue::Start() {
+  // "out:<name>" in top, perf and gdb (the kernel keeps 15 characters).
+  const std::string thread_name = absl::StrCat("out:", name_).substr(0, 15);
   for (int64_t i = 0; i < concurrency_; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
+    pthread_setname_np(workers_.back().native_handle(), thread_name.c_str());
   }
 }
 

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -816,6 +817,7 @@ absl::Status HttpServer::Start() {
   impl_->work.emplace(core.ioc.get_executor());
   for (int i = 0; i < core.threads; ++i) {
     impl_->threads.emplace_back([c = impl_->core] {
+      pthread_setname_np(pthread_self(), "http-io");
       t_io_core = c.get();
       for (;;) {
         try {
