@@ -81,13 +81,24 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
 
 OutputQueue::~OutputQueue() { Stop(); }
 
-bool OutputQueue::HasRoom() const {
+bool OutputQueue::TryReserve() {
   absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(waiting_.size()) + in_flight_ < queue_size_;
+  if (static_cast<int64_t>(waiting_.size()) + in_flight_ + reserved_ >=
+      queue_size_) {
+    return false;
+  }
+  ++reserved_;
+  return true;
 }
 
-void OutputQueue::Push(core::AlertPtr alert) {
+void OutputQueue::CancelReservation() {
   absl::MutexLock lock(&mu_);
+  --reserved_;
+}
+
+void OutputQueue::Push(core::AlertPtr alert, bool reserved) {
+  absl::MutexLock lock(&mu_);
+  if (reserved) --reserved_;
   waiting_.push_back({std::move(alert), clock_->Now()});
   depth_gauge_->Add(1);
 }
@@ -95,6 +106,18 @@ void OutputQueue::Push(core::AlertPtr alert) {
 void OutputQueue::Skip(uint64_t seq) {
   absl::MutexLock lock(&mu_);
   progress_.Finish(seq);
+}
+
+void OutputQueue::ResumeFrom(uint64_t low_watermark,
+                             const std::set<uint64_t>& finished_above) {
+  absl::MutexLock lock(&mu_);
+  progress_ = CompletionTracker(low_watermark);
+  for (uint64_t seq : finished_above) progress_.Finish(seq);
+}
+
+CompletionTracker OutputQueue::Progress() const {
+  absl::MutexLock lock(&mu_);
+  return progress_;
 }
 
 void OutputQueue::Start() {
@@ -124,21 +147,10 @@ void OutputQueue::Stop() {
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
-  // Until alerts are kept on disk, what is left would be lost: dead-letter it
-  // instead.
-  std::vector<Entry> left;
-  {
-    absl::MutexLock lock(&mu_);
-    left.assign(std::make_move_iterator(waiting_.begin()),
-                std::make_move_iterator(waiting_.end()));
-    waiting_.clear();
-    in_flight_ += static_cast<int64_t>(left.size());
-  }
-  if (!left.empty()) {
-    std::vector<core::AlertPtr> alerts;
-    for (const Entry& e : left) alerts.push_back(e.alert);
-    DeadLetter(left, alerts, "corral stopped before delivery", 0, 0);
-  }
+  // What is left stays unfinished in the spool, for the next start to replay.
+  absl::MutexLock lock(&mu_);
+  depth_gauge_->Add(-static_cast<double>(waiting_.size()));
+  waiting_.clear();
 }
 
 OutputQueue::Stats OutputQueue::stats() const {
@@ -253,10 +265,14 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
   }
-  DeadLetter(
-      batch, alerts,
-      absl::StrCat("corral stopped while waiting to retry: ", result.reason),
-      attempt, result.status);
+  // Stopped while waiting to retry: the batch stays unfinished in the spool.
+  core::LogWarn("delivery abandoned at shutdown, will replay on restart",
+                {{"output", name_},
+                 {"alerts", absl::StrCat(batch.size())},
+                 {"reason", result.reason}});
+  absl::MutexLock lock(&mu_);
+  in_flight_ -= static_cast<int64_t>(batch.size());
+  depth_gauge_->Add(-static_cast<double>(batch.size()));
 }
 
 void OutputQueue::DeadLetter(const std::vector<Entry>& batch,

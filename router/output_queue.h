@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -45,21 +46,33 @@ class OutputQueue {
     return filter_.Matches(alert);
   }
 
-  // Whether one more alert fits (queued + in flight < queue_size).
-  bool HasRoom() const;
-  // Queues an alert that has its seq.
-  void Push(core::AlertPtr alert);
+  // Holds room for one alert that is on its way to the disk, so that the room
+  // checked at intake is still there when the alert arrives. False when the
+  // queue is full (queued + in flight + held >= queue_size).
+  bool TryReserve();
+  // Gives back room held by TryReserve() for an alert that was refused.
+  void CancelReservation();
+  // Queues an alert that has its seq, using room held by TryReserve() when
+  // `reserved` (replayed alerts come without).
+  void Push(core::AlertPtr alert, bool reserved = false);
   // Records that `seq` is not for this output (so progress tracking stays
   // exact).
   void Skip(uint64_t seq);
+
+  // Before Start(): continues from progress persisted by an earlier run
+  // (every seq <= low_watermark and every seq in finished_above is done).
+  void ResumeFrom(uint64_t low_watermark,
+                  const std::set<uint64_t>& finished_above);
+  // The progress to persist: see CompletionTracker.
+  CompletionTracker Progress() const;
 
   // Starts the workers.
   void Start();
   // Flushes partial batches at once from now on, and waits until nothing is
   // queued or in flight, or `deadline` passes. True when idle.
   bool Drain(absl::Time deadline);
-  // Stops the workers; a retry wait in progress is abandoned, its alerts stay
-  // unfinished.
+  // Stops the workers; a retry wait in progress is abandoned. Alerts not
+  // delivered stay unfinished, so the spool replays them on the next start.
   void Stop();
 
   struct Stats {
@@ -112,6 +125,7 @@ class OutputQueue {
   mutable absl::Mutex mu_;
   std::deque<Entry> waiting_ ABSL_GUARDED_BY(mu_);
   int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   bool flush_now_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

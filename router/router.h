@@ -3,49 +3,73 @@
 
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/intake.h"
 #include "router/output_queue.h"
+#include "router/spool.h"
 
 namespace corral::router {
 
-// The Intake behind every input: gives each accepted alert its uuid (unless it
-// has one) and the next sequence number, and hands it to the queue of every
-// output whose filter matches. An alert is refused, never half-accepted: with
-// ResourceExhausted when a matching output's queue is full, with Unavailable
-// once intake has stopped. Thread-safe.
+// The Intake behind every input. An alert is accepted once the spool has it on
+// disk: then it has its seq (and a uuid, unless it came with one), the sender
+// is answered, and it goes to the queue of every output whose filter matches.
+// An alert is refused whole, never half-accepted: ResourceExhausted when a
+// matching output's queue is full or the spool is full, Unavailable once
+// intake has stopped.
+//
+// Each output's progress goes to the spool about once a second, and on start
+// every alert an output has not finished is replayed to it, so that a crash or
+// restart delivers at least once what was accepted. Thread-safe.
 class Router : public core::Intake {
  public:
-  // Takes ownership of the queues; they are started by Start().
-  explicit Router(std::vector<std::unique_ptr<OutputQueue>> queues);
+  // Takes ownership of the queues; borrows the spool, which must outlive it.
+  Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool);
   ~Router() override;
 
-  void Start();
+  // Declares the outputs to the spool, replays what each has not finished,
+  // starts the queues and the progress writer.
+  absl::Status Start();
   void Submit(core::Alert alert, core::IntakeDone done) override;
 
   // Refuses every later Submit with Unavailable.
   void StopIntake();
-  // Waits until every queue is idle or `deadline` passes; true when all are
-  // idle.
+  // Waits until alerts on their way to the disk are routed and every queue is
+  // idle, or `deadline` passes; true when all is idle.
   bool Drain(absl::Time deadline);
-  // Stops every queue's workers.
+  // Stops every queue's workers and persists the final progress. Idempotent.
   void Stop();
 
   const std::vector<std::unique_ptr<OutputQueue>>& queues() const {
     return queues_;
   }
-  uint64_t last_seq() const;
+  // Alerts replayed to queues at start.
+  uint64_t replayed() const { return replayed_; }
 
  private:
+  // Hands one durable alert to the queues (on the spool's writer thread).
+  void Route(core::AlertPtr alert, const std::vector<bool>& matches);
+  // Replays what `queue` has not finished; returns how many alerts it queued.
+  absl::StatusOr<uint64_t> Replay(OutputQueue& queue);
+  void PersistProgress();
+  void ProgressLoop();
+
   const std::vector<std::unique_ptr<OutputQueue>> queues_;
-  // Orders seq assignment with the pushes to the queues.
+  Spool* const spool_;
+  uint64_t replayed_ = 0;
+  std::thread progress_thread_;
+
   mutable absl::Mutex mu_;
   bool intake_stopped_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t appending_ ABSL_GUARDED_BY(mu_) = 0;  // submitted, not yet durable
+  // Last persisted progress per queue, to skip unchanged writes.
+  std::vector<CompletionTracker> persisted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace corral::router

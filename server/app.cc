@@ -48,6 +48,8 @@ App::~App() {
   if (http_server_) http_server_->Stop();
   if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
   if (router_) router_->Stop();
+  // The spool's last callbacks route into the queues: it goes before them.
+  spool_.reset();
 }
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(
@@ -59,6 +61,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
       BuildOutputs(cfg, registry, outputs::OutputContext{});
   if (!outputs.ok()) return outputs.status();
 
+  absl::StatusOr<router::SpoolOptions> spool_options =
+      router::SpoolOptions::FromConfig(cfg.spool);
+  if (!spool_options.ok()) return spool_options.status();
+  absl::StatusOr<std::unique_ptr<router::Spool>> spool = router::Spool::Open(
+      *std::move(spool_options), &app->metrics_, core::Clock::Real());
+  if (!spool.ok()) return spool.status();
+  app->spool_ = *std::move(spool);
+
   app->dead_letters_ = std::make_unique<router::DeadLetterFile>(
       cfg.dead_letter.file, core::Clock::Real());
   std::vector<std::unique_ptr<router::OutputQueue>> queues;
@@ -68,7 +78,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
         cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(),
         &app->metrics_));
   }
-  app->router_ = std::make_unique<router::Router>(std::move(queues));
+  app->router_ =
+      std::make_unique<router::Router>(std::move(queues), app->spool_.get());
   app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment,
                                                          app->router_.get());
   app->http_ingest_ = std::make_unique<ingest::HttpAlertIngest>(
@@ -103,7 +114,7 @@ absl::Status App::Start() {
                        "\" cannot start: ", s.message()));
     }
   }
-  router_->Start();
+  if (absl::Status s = router_->Start(); !s.ok()) return s;
   if (config_.ingest_http.enabled) {
     if (absl::Status s = http_server_->Start(); !s.ok()) return s;
   }
@@ -122,6 +133,7 @@ absl::Status App::Start() {
                     : "disabled"},
        {"grpc", BoundAddress(config_.listen.grpc, grpc_server_->port())},
        {"outputs", absl::StrJoin(names, ",")},
+       {"replayed", absl::StrCat(router_->replayed())},
        {"config", config_.source}});
   return absl::OkStatus();
 }
@@ -135,7 +147,6 @@ bool App::Shutdown() {
   router_->StopIntake();
   const bool drained =
       router_->Drain(absl::Now() + config_.listen.drain_timeout);
-  // Counted before the queues stop: stopping dead-letters what is left.
   uint64_t undelivered = 0;
   for (const auto& queue : router_->queues()) {
     undelivered += queue->stats().queued;
@@ -147,9 +158,10 @@ bool App::Shutdown() {
   if (undelivered == 0) {
     core::LogInfo("stopped", {{"undelivered", "0"}});
   } else {
+    // Not lost: they stay in the spool and are replayed on the next start.
     core::LogWarn("stopped before every alert was delivered",
                   {{"undelivered", absl::StrCat(undelivered)},
-                   {"dead_letter_file", config_.dead_letter.file}});
+                   {"spool", config_.spool.dir}});
   }
   return drained;
 }

@@ -13,6 +13,7 @@
 #include "outputs/registry.h"
 #include "router/dead_letter.h"
 #include "router/router.h"
+#include "router/spool.h"
 #include "server/grpc_server.h"
 #include "server/http_routes.h"
 #include "server/http_server.h"
@@ -30,7 +31,7 @@ absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
 //   inputs (HTTP) → enrichment → router → output queues → outputs
 class App {
  public:
-  // Builds everything; does no I/O besides what validation needs.
+  // Builds everything and opens (recovers) the spool; nothing listens yet.
   static absl::StatusOr<std::unique_ptr<App>> Create(
       core::Config config, const outputs::Registry& registry);
   ~App();
@@ -53,6 +54,7 @@ class App {
   core::MetricsRegistry metrics_;
   std::atomic<ServingState> state_{ServingState::kStarting};
   std::unique_ptr<router::DeadLetterFile> dead_letters_;
+  std::unique_ptr<router::Spool> spool_;
   std::vector<outputs::Output*> outputs_;  // owned by their queues
   std::unique_ptr<router::Router> router_;
   std::unique_ptr<core::EnrichingIntake> intake_;

@@ -246,14 +246,21 @@ TEST_F(OutputQueueTest, FullQueueHasNoRoom) {
   auto queue = MakeQueue(config, &output);
   output->Hold();
   queue->Start();
-  for (uint64_t seq = 1; seq <= 3; ++seq) queue->Push(MakeAlert(seq));
-  EXPECT_FALSE(queue->HasRoom());
+  ASSERT_TRUE(queue->TryReserve());
+  queue->Push(MakeAlert(1), /*reserved=*/true);
+  queue->Push(MakeAlert(2));
+  ASSERT_TRUE(queue->TryReserve());  // held, not yet pushed
+  EXPECT_FALSE(queue->TryReserve());
+  queue->CancelReservation();
+  ASSERT_TRUE(queue->TryReserve());
+  queue->Push(MakeAlert(3), /*reserved=*/true);
+  EXPECT_FALSE(queue->TryReserve());
   output->Release();
   ASSERT_TRUE(WaitIdle(*queue));
-  EXPECT_TRUE(queue->HasRoom());
+  EXPECT_TRUE(queue->TryReserve());
 }
 
-TEST_F(OutputQueueTest, StopDeadLettersWhatIsLeft) {
+TEST_F(OutputQueueTest, StopLeavesWhatIsLeftUnfinished) {
   ScriptedOutput* output;
   auto queue = MakeQueue(FastRetryConfig("down"), &output);
   output->SetDefault(SendResult::Retry("connection refused"));
@@ -262,92 +269,11 @@ TEST_F(OutputQueueTest, StopDeadLettersWhatIsLeft) {
   queue->Push(MakeAlert(2));
   ASSERT_TRUE(output->WaitForCalls(3, kWait));
   queue->Stop();
-  std::vector<boost::json::object> dead = DeadLetters();
-  ASSERT_EQ(dead.size(), 2u);
-  EXPECT_THAT(std::string(dead[0].at("reason").as_string()),
-              HasSubstr("corral stopped"));
-}
-
-TEST(RouterTest, AssignsSequenceAndFansOutByFilter) {
-  core::MetricsRegistry metrics;
-  DeadLetterFile dead(::testing::TempDir() + "/router_dead.jsonl",
-                      core::Clock::Real());
-  ASSERT_TRUE(dead.Open().ok());
-  core::OutputConfig all = FastRetryConfig("all");
-  core::OutputConfig urgent = FastRetryConfig("urgent");
-  urgent.min_priority = core::Priority::kCritical;
-  auto out_all = std::make_unique<ScriptedOutput>();
-  auto out_urgent = std::make_unique<ScriptedOutput>();
-  ScriptedOutput* all_ptr = out_all.get();
-  ScriptedOutput* urgent_ptr = out_urgent.get();
-  std::vector<std::unique_ptr<OutputQueue>> queues;
-  queues.push_back(
-      std::make_unique<OutputQueue>(all, std::move(out_all), &dead, &metrics));
-  queues.push_back(std::make_unique<OutputQueue>(urgent, std::move(out_urgent),
-                                                 &dead, &metrics));
-  Router router(std::move(queues));
-  router.Start();
-
-  std::vector<uint64_t> seqs;
-  for (auto priority : {core::Priority::kNotice, core::Priority::kCritical,
-                        core::Priority::kDebug, core::Priority::kEmergency}) {
-    core::Alert alert;
-    alert.priority = priority;
-    alert.rule = "R";
-    router.Submit(alert, [&](absl::StatusOr<uint64_t> seq) {
-      ASSERT_TRUE(seq.ok());
-      seqs.push_back(*seq);
-    });
-  }
-  EXPECT_THAT(seqs, ElementsAre(1, 2, 3, 4));
-  ASSERT_TRUE(router.Drain(absl::Now() + kWait));
-  EXPECT_EQ(all_ptr->calls().size(), 4u);
-  EXPECT_THAT(urgent_ptr->calls(), ElementsAre(ElementsAre(2), ElementsAre(4)));
-  // Alerts the filter skipped count as finished for progress.
-  EXPECT_EQ(router.queues()[1]->stats().low_watermark, 4u);
-
-  router.StopIntake();
-  absl::Status refused;
-  router.Submit(core::Alert{},
-                [&](absl::StatusOr<uint64_t> seq) { refused = seq.status(); });
-  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
-}
-
-TEST(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
-  core::MetricsRegistry metrics;
-  DeadLetterFile dead(::testing::TempDir() + "/router_full_dead.jsonl",
-                      core::Clock::Real());
-  ASSERT_TRUE(dead.Open().ok());
-  core::OutputConfig roomy = FastRetryConfig("roomy");
-  core::OutputConfig tiny = FastRetryConfig("tiny");
-  tiny.queue_size = 1;
-  auto out_roomy = std::make_unique<ScriptedOutput>();
-  auto out_tiny = std::make_unique<ScriptedOutput>();
-  out_tiny->Hold();
-  ScriptedOutput* tiny_ptr = out_tiny.get();
-  std::vector<std::unique_ptr<OutputQueue>> queues;
-  queues.push_back(std::make_unique<OutputQueue>(roomy, std::move(out_roomy),
-                                                 &dead, &metrics));
-  queues.push_back(std::make_unique<OutputQueue>(tiny, std::move(out_tiny),
-                                                 &dead, &metrics));
-  Router router(std::move(queues));
-  router.Start();
-
-  std::vector<absl::Status> results;
-  for (int i = 0; i < 2; ++i) {
-    router.Submit(core::Alert{}, [&](absl::StatusOr<uint64_t> seq) {
-      results.push_back(seq.status());
-    });
-  }
-  ASSERT_EQ(results.size(), 2u);
-  EXPECT_TRUE(results[0].ok());
-  EXPECT_EQ(results[1].code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(results[1].message()), HasSubstr("\"tiny\""));
-  EXPECT_EQ(router.last_seq(),
-            1u);  // the refused alert got no seq and reached no queue
-  tiny_ptr->Release();
-  ASSERT_TRUE(router.Drain(absl::Now() + kWait));
-  EXPECT_EQ(router.queues()[0]->stats().delivered, 1u);
+  // Neither delivered nor dead-lettered: the spool replays them next start.
+  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_EQ(queue->Progress().low_watermark(), 0u);
+  EXPECT_THAT(metrics_.Render(),
+              HasSubstr("corral_queue_depth{output=\"down\"} 0\n"));
 }
 
 }  // namespace

@@ -1,0 +1,233 @@
+#include "router/router.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/router/scripted_output.h"
+
+namespace corral::router {
+namespace {
+
+using outputs::SendResult;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+core::OutputConfig Output(std::string name) {
+  core::OutputConfig c;
+  c.name = std::move(name);
+  c.type = "scripted";
+  c.retry.initial_backoff = absl::Milliseconds(1);
+  c.retry.max_backoff = absl::Milliseconds(2);
+  return c;
+}
+
+// Collects the answers to Submit, which arrive on the spool's thread.
+class Answers {
+ public:
+  core::IntakeDone Callback() {
+    return [this](absl::StatusOr<uint64_t> seq) {
+      absl::MutexLock lock(&mu_);
+      answers_.push_back(std::move(seq));
+    };
+  }
+  std::vector<absl::StatusOr<uint64_t>> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() { return answers_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+    return answers_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<uint64_t>> answers_;
+};
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(
+        ::testing::TempDir(), "/router_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    dead_ = std::make_unique<DeadLetterFile>(dir_ + "/dead.jsonl",
+                                             core::Clock::Real());
+    ASSERT_TRUE(dead_->Open().ok());
+    OpenSpool();
+  }
+
+  void OpenSpool() {
+    SpoolOptions options;
+    options.dir = dir_ + "/spool";
+    absl::StatusOr<std::unique_ptr<Spool>> spool =
+        Spool::Open(options, &metrics_, core::Clock::Real());
+    ASSERT_TRUE(spool.ok()) << spool.status();
+    spool_ = *std::move(spool);
+  }
+
+  // A router over one queue per (config, output) pair.
+  std::unique_ptr<Router> MakeRouter(
+      std::vector<std::pair<core::OutputConfig, ScriptedOutput*>> outputs) {
+    std::vector<std::unique_ptr<OutputQueue>> queues;
+    for (auto& [config, output] : outputs) {
+      queues.push_back(std::make_unique<OutputQueue>(
+          config, std::unique_ptr<outputs::Output>(output), dead_.get(),
+          &metrics_));
+    }
+    return std::make_unique<Router>(std::move(queues), spool_.get());
+  }
+
+  static core::Alert MakeAlert(core::Priority priority, std::string marker) {
+    core::Alert a;
+    a.priority = priority;
+    a.rule = "R";
+    a.output = std::move(marker);
+    a.output_fields_json = R"({"k":1})";
+    return a;
+  }
+
+  std::string dir_;
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<DeadLetterFile> dead_;
+  std::unique_ptr<Spool> spool_;
+};
+
+TEST_F(RouterTest, AcceptsOnceDurableAndFansOutByFilter) {
+  auto* all = new ScriptedOutput();
+  auto* urgent = new ScriptedOutput();
+  core::OutputConfig urgent_config = Output("urgent");
+  urgent_config.min_priority = core::Priority::kCritical;
+  auto router = MakeRouter({{Output("all"), all}, {urgent_config, urgent}});
+  ASSERT_TRUE(router->Start().ok());
+
+  Answers answers;
+  for (auto priority : {core::Priority::kNotice, core::Priority::kCritical,
+                        core::Priority::kDebug, core::Priority::kEmergency}) {
+    router->Submit(MakeAlert(priority, "x"), answers.Callback());
+  }
+  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(4);
+  ASSERT_EQ(got.size(), 4u);
+  for (uint64_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].value_or(0), i + 1);
+  EXPECT_EQ(spool_->durable_seq(), 4u);  // answered only once on disk
+
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  EXPECT_EQ(all->calls().size(), 4u);
+  EXPECT_THAT(urgent->calls(), ElementsAre(ElementsAre(2), ElementsAre(4)));
+  // Alerts the filter skipped count as finished for progress.
+  EXPECT_EQ(router->queues()[1]->stats().low_watermark, 4u);
+
+  router->StopIntake();
+  Answers refused;
+  router->Submit(MakeAlert(core::Priority::kDebug, "late"), refused.Callback());
+  EXPECT_EQ(refused.WaitFor(1)[0].status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
+  auto* roomy = new ScriptedOutput();
+  auto* tiny = new ScriptedOutput();
+  tiny->Hold();
+  core::OutputConfig tiny_config = Output("tiny");
+  tiny_config.queue_size = 1;
+  auto router = MakeRouter({{Output("roomy"), roomy}, {tiny_config, tiny}});
+  ASSERT_TRUE(router->Start().ok());
+
+  Answers answers;
+  for (int i = 0; i < 2; ++i) {
+    router->Submit(MakeAlert(core::Priority::kWarning, "x"),
+                   answers.Callback());
+  }
+  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  int accepted = 0;
+  for (const auto& answer : got) {
+    if (answer.ok()) {
+      ++accepted;
+    } else {
+      EXPECT_EQ(answer.status().code(), absl::StatusCode::kResourceExhausted);
+      EXPECT_THAT(std::string(answer.status().message()),
+                  HasSubstr("\"tiny\""));
+    }
+  }
+  EXPECT_EQ(accepted, 1);
+  EXPECT_EQ(spool_->last_seq(), 1u);  // the refused alert never reached disk
+  tiny->Release();
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  EXPECT_EQ(router->queues()[0]->stats().delivered, 1u);
+}
+
+TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
+  // First run: "hook" is down, "log" works.
+  auto* hook = new ScriptedOutput();
+  hook->SetDefault(SendResult::Retry("connection refused"));
+  auto* log = new ScriptedOutput();
+  auto router = MakeRouter({{Output("hook"), hook}, {Output("log"), log}});
+  ASSERT_TRUE(router->Start().ok());
+  Answers answers;
+  for (int i = 0; i < 5; ++i) {
+    router->Submit(MakeAlert(core::Priority::kWarning, absl::StrCat("a", i)),
+                   answers.Callback());
+  }
+  ASSERT_EQ(answers.WaitFor(5).size(), 5u);
+  ASSERT_TRUE(log->WaitForCalls(5, kWait));
+  router->StopIntake();
+  EXPECT_FALSE(router->Drain(absl::Now() + absl::Milliseconds(50)));
+  router->Stop();
+  router.reset();
+  spool_.reset();
+
+  // Second run, same spool: "hook" gets all five, "log" nothing again.
+  OpenSpool();
+  auto* hook2 = new ScriptedOutput();
+  auto* log2 = new ScriptedOutput();
+  router = MakeRouter({{Output("hook"), hook2}, {Output("log"), log2}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 5u);
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  EXPECT_THAT(hook2->calls(),
+              ElementsAre(ElementsAre(1), ElementsAre(2), ElementsAre(3),
+                          ElementsAre(4), ElementsAre(5)));
+  EXPECT_TRUE(log2->calls().empty());
+  router->Stop();
+  router.reset();
+  spool_.reset();
+
+  // Third run: nothing left for anyone.
+  OpenSpool();
+  auto* hook3 = new ScriptedOutput();
+  router = MakeRouter({{Output("hook"), hook3}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 0u);
+}
+
+TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
+  auto* first = new ScriptedOutput();
+  auto router = MakeRouter({{Output("first"), first}});
+  ASSERT_TRUE(router->Start().ok());
+  Answers answers;
+  router->Submit(MakeAlert(core::Priority::kWarning, "old"),
+                 answers.Callback());
+  ASSERT_EQ(answers.WaitFor(1).size(), 1u);
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  router->Stop();
+  router.reset();
+  spool_.reset();
+
+  OpenSpool();
+  auto* added = new ScriptedOutput();
+  router = MakeRouter({{Output("added"), added}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 0u);  // the old alert is not sent to it
+  Answers more;
+  router->Submit(MakeAlert(core::Priority::kWarning, "new"), more.Callback());
+  ASSERT_EQ(more.WaitFor(1).size(), 1u);
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  EXPECT_THAT(added->calls(), ElementsAre(ElementsAre(2)));
+}
+
+}  // namespace
+}  // namespace corral::router
