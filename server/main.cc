@@ -3,6 +3,8 @@
 //
 //   corral [-c FILE | --config FILE]   run the service (no -c: the default)
 //   corral check-config -c FILE        validate, print the effective config
+//   corral rules test --rules FILE... --input FILE|- [--all]
+//   corral rules validate FILE...
 //   corral version
 #include <signal.h>
 
@@ -16,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "ingest/rules/rules_cli.h"
 #include "outputs/registry.h"
 #include "server/app.h"
 
@@ -29,6 +32,10 @@ constexpr char kUsage[] =
     "embedded default)\n"
     "  corral check-config -c FILE          validate FILE and print the "
     "effective config\n"
+    "  corral rules test --rules FILE... --input FILE|- [--all]\n"
+    "                                       evaluate rules on LogEntry JSON "
+    "lines\n"
+    "  corral rules validate FILE...        check rules files\n"
     "  corral version                       print the version\n";
 
 struct Args {
@@ -134,6 +141,12 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `rules` takes its own arguments.
+  if (argc >= 2 && std::string(argv[1]) == "rules") {
+    return corral::ingest::rules::RunRulesCli(
+        std::vector<std::string>(argv + 2, argv + argc), std::cin, std::cout,
+        std::cerr);
+  }
   std::string error;
   std::optional<Args> args = ParseArgs(argc, argv, &error);
   if (!args) {

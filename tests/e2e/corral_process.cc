@@ -40,8 +40,9 @@ int PortAfter(const std::string& line, const std::string& key) {
 
 }  // namespace
 
-CorralProcess::CorralProcess(std::string dir) : dir_(std::move(dir)) {
-  std::filesystem::remove_all(dir_);
+CorralProcess::CorralProcess(std::string dir, bool keep)
+    : dir_(std::move(dir)) {
+  if (!keep) std::filesystem::remove_all(dir_);
   std::filesystem::create_directories(dir_);
 }
 

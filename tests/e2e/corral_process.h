@@ -20,7 +20,7 @@ class CorralProcess {
  public:
   // `dir` is the working directory (created); config goes to dir/corral.yaml
   // when given.
-  explicit CorralProcess(std::string dir);
+  explicit CorralProcess(std::string dir, bool keep = false);
   ~CorralProcess();
 
   // Starts `corral [args...]` with `env` added to this process's environment.

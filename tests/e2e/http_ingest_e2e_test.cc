@@ -6,11 +6,15 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <thread>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -386,6 +390,109 @@ TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
   EXPECT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(corral_->Stderr(), HasSubstr("msg=stopped undelivered=0"));
   EXPECT_TRUE(DeadLetters().empty());
+}
+
+// The output_fields "marker" of every alert the receiver got.
+std::set<std::string> Markers(const std::vector<fakes::RecordedRequest>& got) {
+  std::set<std::string> markers;
+  for (const auto& request : got) {
+    boost::json::value alert = boost::json::parse(request.body);
+    markers.insert(
+        std::string(alert.at("output_fields").at("marker").as_string()));
+  }
+  return markers;
+}
+
+TEST_F(E2eTest, RestartDeliversWhatWasAcceptedWhileTheReceiverWasDown) {
+  const int port = receiver_.port();
+  receiver_.Stop();
+  const std::string config =
+      WebhookConfig("/alerts", "  drain_timeout: 300ms\n");
+  ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
+  std::set<std::string> accepted;
+  for (int i = 0; i < 30; ++i) {
+    std::string marker = absl::StrCat("m", i);
+    ASSERT_EQ(Post("/", AlertJson("Warning", marker)).status, 200);
+    accepted.insert(marker);
+  }
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  EXPECT_THAT(corral_->Stderr(),
+              HasSubstr("stopped before every alert was delivered"));
+
+  ASSERT_TRUE(receiver_.Start(port).ok());
+  corral_ = std::make_unique<CorralProcess>(dir_, /*keep=*/true);
+  ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
+  EXPECT_THAT(corral_->Stderr(), HasSubstr("replayed=30"));
+  ASSERT_TRUE(receiver_.WaitForRequests(30, kWait));
+  EXPECT_EQ(Markers(receiver_.Requests()), accepted);
+  EXPECT_TRUE(DeadLetters().empty());
+}
+
+TEST_F(E2eTest, SigkillNeverLosesAnAlertThatGotA200) {
+  const int port = receiver_.port();
+  receiver_.Stop();
+  const std::string config = WebhookConfig();
+  absl::Mutex mu;
+  std::set<std::string> accepted;
+  absl::BitGen gen;
+  for (int round = 0; round < 3; ++round) {
+    corral_ = std::make_unique<CorralProcess>(dir_, /*keep=*/round > 0);
+    ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
+    const std::string url = corral_->HttpUrl("/");
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 4; ++t) {
+      senders.emplace_back([&, t] {
+        core::HttpClient client(core::HttpClientTls{}, "kill-test");
+        for (int i = 0; i < 500; ++i) {
+          std::string marker = absl::StrCat("r", round, "t", t, "i", i);
+          core::HttpRequest request;
+          request.url = url;
+          request.body = AlertJson("Warning", marker);
+          request.timeout = absl::Seconds(5);
+          absl::StatusOr<core::HttpResponse> r = client.Send(request);
+          if (!r.ok()) return;  // corral is gone
+          if (r->status == 200) {
+            absl::MutexLock lock(&mu);
+            accepted.insert(marker);
+          }
+        }
+      });
+    }
+    absl::SleepFor(absl::Milliseconds(absl::Uniform(gen, 30, 300)));
+    EXPECT_EQ(corral_->Stop(SIGKILL, kWait).value_or(0), -SIGKILL);
+    for (auto& sender : senders) sender.join();
+  }
+  ASSERT_GT(accepted.size(), 0u);
+  RecordProperty("accepted", static_cast<int>(accepted.size()));
+
+  // The receiver comes up; one more start delivers everything ever accepted.
+  ASSERT_TRUE(receiver_.Start(port).ok());
+  corral_ = std::make_unique<CorralProcess>(dir_, /*keep=*/true);
+  ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  std::set<std::string> missing = accepted;
+  while (absl::Now() < deadline && !missing.empty()) {
+    for (const std::string& m : Markers(receiver_.Requests())) missing.erase(m);
+    if (!missing.empty()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(missing.empty())
+      << missing.size() << " of " << accepted.size()
+      << " accepted alerts never arrived, e.g. " << *missing.begin();
+}
+
+TEST_F(E2eTest, RulesTestCommandFiresTheUpstreamRuleOnTheSample) {
+  const std::string fixtures = CORRAL_FIXTURES_DIR;
+  ASSERT_TRUE(
+      corral_
+          ->Start({"rules", "test", "--rules",
+                   fixtures + "/gcpaudit/upstream_gcp_auditlog_rules.yaml",
+                   "--input",
+                   fixtures + "/gcpaudit/compute_instances_insert.json"})
+          .ok());
+  EXPECT_EQ(corral_->Wait(kWait).value_or(-1), 0);
+  boost::json::object alert = boost::json::parse(corral_->Stdout()).as_object();
+  EXPECT_EQ(alert.at("rule").as_string(), "GCP VM modified");
+  EXPECT_EQ(alert.at("source").as_string(), "gcp_auditlog");
 }
 
 TEST_F(E2eTest, FalcosidekickStyleConfigDeliversAnAlert) {
