@@ -73,7 +73,7 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 wait_http "http://127.0.0.1:$nginx_port/"
 
-start_corral() {  # format concurrency -> sets corral_pid, corral_port
+start_corral() {  # format concurrency fsync -> sets corral_pid, corral_port
   corral_port=$(free_port)
   local grpc_port; grpc_port=$(free_port)
   rm -rf "$work/data"
@@ -83,6 +83,7 @@ listen:
   grpc: 127.0.0.1:$grpc_port
 spool:
   dir: $work/data
+  fsync: $3
 outputs:
   - name: sink
     type: webhook
@@ -117,8 +118,8 @@ rate() {  # url -> requests/s (non-2xx answers are reported)
 }
 
 # Runs the load against corral, then waits until every accepted alert reached nginx.
-measure_corral() {  # format concurrency
-  start_corral "$1" "$2"
+measure_corral() {  # format concurrency fsync
+  start_corral "$1" "$2" "$3"
   local rps accepted delivered=0 drain_start drain_s rss_kb
   rps=$(rate "http://127.0.0.1:$corral_port/")
   accepted=$(metric 'corral_inputs_total{source="http",status="accepted"}')
@@ -130,10 +131,14 @@ measure_corral() {  # format concurrency
   done
   drain_s=$(echo "$(date +%s.%N) - $drain_start" | bc)
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$corral_pid/status")
+  local fsyncs records
+  fsyncs=$(metric corral_spool_fsyncs_total)
+  records=$(metric corral_spool_records_per_fsync_sum)
   stop_corral
-  printf 'corral format=%s concurrency=%s rps=%s ratio=%.2f accepted=%s delivered=%s drain_after_load_s=%.1f peak_rss_mb=%.1f\n' \
-    "$1" "$2" "$rps" "$(echo "$rps / $nginx_rps" | bc -l)" "$accepted" "$delivered" "$drain_s" \
-    "$(echo "$rss_kb / 1024" | bc -l)"
+  printf 'corral format=%s concurrency=%s fsync=%s rps=%s ratio=%.2f accepted=%s delivered=%s drain_after_load_s=%.1f peak_rss_mb=%.1f alerts_per_fsync=%s\n' \
+    "$1" "$2" "$3" "$rps" "$(echo "$rps / $nginx_rps" | bc -l)" "$accepted" "$delivered" "$drain_s" \
+    "$(echo "$rss_kb / 1024" | bc -l)" \
+    "$( [ "${fsyncs:-0}" -gt 0 ] && echo "scale=1; $records / $fsyncs" | bc || echo -)"
   [ "$delivered" = "$accepted" ] || { echo "not every accepted alert was delivered" >&2; failed=1; }
 }
 
@@ -142,8 +147,9 @@ nginx_before=$(rate "http://127.0.0.1:$nginx_port/")
 nginx_rps=$nginx_before
 printf 'nginx rps=%s (reference: return 200 on the same POST) cores=%s wrk: -t%s -c%s -d%s\n' \
   "$nginx_rps" "$(nproc)" "$threads" "$connections" "$duration"
-measure_corral ndjson_batch 2
-measure_corral json 8
+measure_corral ndjson_batch 2 batch
+measure_corral ndjson_batch 2 never
+measure_corral json 8 batch
 nginx_after=$(rate "http://127.0.0.1:$nginx_port/")
 printf 'nginx rps=%s (again, after corral: the machine'"'"'s noise)\n' "$nginx_after"
 exit "$failed"
