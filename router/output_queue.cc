@@ -6,7 +6,6 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "core/alert_json.h"
 #include "core/log.h"
 
 namespace corral::router {
@@ -252,8 +251,10 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
       return;
     }
     {
+      // Past the drain deadline every attempt would fail at once: leave the
+      // batch to the spool instead of burning attempts.
       absl::MutexLock lock(&mu_);
-      if (stopping_) break;
+      if (stopping_ || now >= drain_deadline_) break;
     }
     retries_total_->Inc();
     core::LogWarn("delivery failed, will retry",
@@ -279,24 +280,28 @@ void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
                              std::span<const core::AlertPtr> alerts,
                              const std::string& reason, int attempts,
                              int last_status) {
-  absl::Status written =
-      dead_letters_->Write(alerts, name_, reason, attempts, last_status);
-  if (!written.ok()) {
-    // The alerts are neither delivered nor recorded: say so loudly, with the
-    // alerts themselves so an operator can still recover them, and leave them
-    // unfinished (a durable spool replays unfinished alerts).
+  // The dead-letter file may be on a full or failing disk. The alerts are
+  // still in the spool, so keep trying (with backoff) rather than count them
+  // as recorded; stopping leaves them unfinished for the next start.
+  absl::BitGen gen;
+  for (int attempt = 1;; ++attempt) {
+    absl::Status written =
+        dead_letters_->Write(alerts, name_, reason, attempts, last_status);
+    if (written.ok()) break;
     dead_letter_errors_total_->Inc(batch.size());
-    for (const core::AlertPtr& alert : alerts) {
-      core::LogError("cannot write dead letter; alert follows",
-                     {{"output", name_},
-                      {"error", written.message()},
-                      {"reason", reason},
-                      {"alert", core::EncodeFalcoAlert(*alert)}});
-    }
+    const absl::Duration wait =
+        retry_.Backoff(attempt, absl::ZeroDuration(), gen);
+    core::LogError("cannot write dead letters, will retry",
+                   {{"output", name_},
+                    {"alerts", absl::StrCat(batch.size())},
+                    {"error", written.message()},
+                    {"retry_in", absl::FormatDuration(wait)}});
     absl::MutexLock lock(&mu_);
-    in_flight_ -= static_cast<int64_t>(batch.size());
-    depth_gauge_->Add(-static_cast<double>(batch.size()));
-    return;
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) {
+      in_flight_ -= static_cast<int64_t>(batch.size());
+      depth_gauge_->Add(-static_cast<double>(batch.size()));
+      return;
+    }
   }
   core::LogError("gave up on delivery, alerts dead-lettered",
                  {{"output", name_},

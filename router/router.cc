@@ -42,6 +42,9 @@ absl::Status Router::Start() {
   }
   for (const auto& queue : queues_) queue->Start();
   progress_thread_ = std::thread([this] { ProgressLoop(); });
+  absl::MutexLock lock(&mu_);
+  started_ = true;
+  if (!stopped_) intake_stopped_ = false;
   return absl::OkStatus();
 }
 
@@ -144,6 +147,11 @@ void Router::StopIntake() {
   intake_stopped_ = true;
 }
 
+namespace {
+// How long Stop() waits for alerts already on their way to the disk.
+constexpr absl::Duration kStopWaitForAppends = absl::Seconds(30);
+}  // namespace
+
 bool Router::Drain(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
@@ -160,15 +168,27 @@ bool Router::Drain(absl::Time deadline) {
 }
 
 void Router::Stop() {
+  bool started;
   {
     absl::MutexLock lock(&mu_);
     intake_stopped_ = true;
     if (stopped_) return;
     stopped_ = true;
+    started = started_;
+    // Their callbacks route into the queues: let them land first.
+    auto routed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return appending_ == 0;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&routed), kStopWaitForAppends)) {
+      core::LogError("spool appends still pending at stop",
+                     {{"alerts", absl::StrCat(appending_)}});
+    }
   }
   if (progress_thread_.joinable()) progress_thread_.join();
   for (const auto& queue : queues_) queue->Stop();
-  PersistProgress();
+  // Before a complete Start() the queues' progress is not the real one:
+  // writing it would make every output replay from the beginning.
+  if (started) PersistProgress();
 }
 
 void Router::ProgressLoop() {

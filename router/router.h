@@ -42,7 +42,9 @@ class Router : public core::Intake {
   // Waits until alerts on their way to the disk are routed and every queue is
   // idle, or `deadline` passes; true when all is idle.
   bool Drain(absl::Time deadline);
-  // Stops every queue's workers and persists the final progress. Idempotent.
+  // Closes intake, waits (bounded) for alerts on their way to the disk to be
+  // routed, stops every queue's workers and persists the final progress.
+  // Idempotent; must not be called from a spool callback.
   void Stop();
 
   const std::vector<std::unique_ptr<OutputQueue>>& queues() const {
@@ -65,7 +67,10 @@ class Router : public core::Intake {
   std::thread progress_thread_;
 
   mutable absl::Mutex mu_;
-  bool intake_stopped_ ABSL_GUARDED_BY(mu_) = false;
+  // Intake opens at the end of Start(), once replay has set every queue's
+  // progress, and closes for good at StopIntake() or Stop().
+  bool intake_stopped_ ABSL_GUARDED_BY(mu_) = true;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;  // progress is worth persisting
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t appending_ ABSL_GUARDED_BY(mu_) = 0;  // submitted, not yet durable
   // Last persisted progress per queue, to skip unchanged writes.

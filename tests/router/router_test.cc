@@ -204,6 +204,40 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
   EXPECT_EQ(router->replayed(), 0u);
 }
 
+TEST_F(RouterTest, AStartThatNeverHappenedLeavesProgressAlone) {
+  auto* hook = new ScriptedOutput();
+  hook->Script({SendResult::Delivered(200), SendResult::Delivered(200)});
+  hook->SetDefault(SendResult::Retry("connection refused"));
+  auto router = MakeRouter({{Output("hook"), hook}});
+  ASSERT_TRUE(router->Start().ok());
+  Answers answers;
+  for (int i = 0; i < 3; ++i) {
+    router->Submit(MakeAlert(core::Priority::kWarning, "x"),
+                   answers.Callback());
+  }
+  ASSERT_EQ(answers.WaitFor(3).size(), 3u);
+  ASSERT_TRUE(hook->WaitForCalls(3, kWait));  // two delivered, one failing
+  router.reset();
+  spool_.reset();
+
+  // A run that fails before Start() (an output could not start, say).
+  OpenSpool();
+  router = MakeRouter({{Output("hook"), new ScriptedOutput()}});
+  Answers early;
+  router->Submit(MakeAlert(core::Priority::kWarning, "early"),
+                 early.Callback());
+  EXPECT_EQ(early.WaitFor(1)[0].status().code(),
+            absl::StatusCode::kUnavailable);  // intake opens only at Start
+  router.reset();
+  spool_.reset();
+
+  OpenSpool();
+  auto* hook3 = new ScriptedOutput();
+  router = MakeRouter({{Output("hook"), hook3}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 1u);  // only the undelivered one
+}
+
 TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
   auto* first = new ScriptedOutput();
   auto router = MakeRouter({{Output("first"), first}});
