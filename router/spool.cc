@@ -116,6 +116,11 @@ absl::StatusOr<SpoolOptions> SpoolOptions::FromConfig(
   options.fsync = *mode;
   options.max_bytes = config.max_bytes;
   options.retain = config.retain;
+  // Space comes back a sealed segment at a time and the active segment is
+  // never deleted: keep segments small against max_bytes, or a full spool
+  // could never free room.
+  options.segment_bytes =
+      std::clamp<uint64_t>(config.max_bytes / 8, 4096, options.segment_bytes);
   return options;
 }
 

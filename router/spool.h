@@ -57,8 +57,9 @@ struct SpoolOptions {
   // as that write's error (e.g. absl::ResourceExhaustedError for ENOSPC).
   std::function<absl::Status(uint64_t first_seq)> write_fault;
 
-  // The options of a `spool:` config section (segment_bytes and
-  // write_retry_after keep their defaults).
+  // The options of a `spool:` config section; segment_bytes is at most an
+  // eighth of max_bytes (so that compaction can always free room), and
+  // write_retry_after keeps its default.
   static absl::StatusOr<SpoolOptions> FromConfig(
       const core::SpoolConfig& config);
 };

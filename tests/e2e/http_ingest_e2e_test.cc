@@ -428,6 +428,44 @@ TEST_F(E2eTest, RestartDeliversWhatWasAcceptedWhileTheReceiverWasDown) {
   EXPECT_TRUE(DeadLetters().empty());
 }
 
+TEST_F(E2eTest, AFullSpoolRefusesWith503AndRecoversOnceDeliveriesFreeRoom) {
+  const int port = receiver_.port();
+  receiver_.Stop();
+  std::string config = WebhookConfig();
+  // A small spool that lets go of delivered alerts at once.
+  absl::StrReplaceAll(
+      {{"spool:\n  dir: ./data\n",
+        "spool:\n  dir: ./data\n  max_bytes: 64KiB\n  retain: 0s\n"}},
+      &config);
+  ASSERT_TRUE(corral_->StartWithConfig(config).ok()) << corral_->Stderr();
+  std::set<std::string> accepted;
+  core::HttpResponse refused;
+  for (int i = 0; i < 1000; ++i) {
+    std::string marker = absl::StrCat("f", i);
+    core::HttpResponse r = Post("/", AlertJson("Warning", marker));
+    if (r.status != 200) {
+      refused = r;
+      break;
+    }
+    accepted.insert(marker);
+  }
+  ASSERT_EQ(refused.status, 503) << "the spool never filled";
+  EXPECT_THAT(refused.body, HasSubstr("spool"));
+  EXPECT_GT(accepted.size(), 10u);
+
+  // The receiver returns: everything accepted arrives, and intake resumes.
+  ASSERT_TRUE(receiver_.Start(port).ok());
+  ASSERT_TRUE(receiver_.WaitForRequests(accepted.size(), kWait));
+  EXPECT_EQ(Markers(receiver_.Requests()), accepted);
+  const absl::Time deadline = absl::Now() + kWait;
+  int status = 503;
+  while (absl::Now() < deadline &&
+         (status = Post("/", AlertJson("Warning", "after")).status) != 200) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(status, 200);
+}
+
 TEST_F(E2eTest, SigkillNeverLosesAnAlertThatGotA200) {
   const int port = receiver_.port();
   receiver_.Stop();
