@@ -466,6 +466,53 @@ TEST_F(E2eTest, AFullSpoolRefusesWith503AndRecoversOnceDeliveriesFreeRoom) {
   EXPECT_EQ(status, 200);
 }
 
+TEST_F(E2eTest, RestartWithAChangedOutputList) {
+  // First run: "hook" is down, "kept" works.
+  FakeHttpServer kept;
+  ASSERT_TRUE(kept.Start().ok());
+  const int hook_port = receiver_.port();
+  receiver_.Stop();
+  auto output = [](absl::string_view name, const std::string& url) {
+    return absl::StrCat(
+        "  - name: ", name, "\n    type: webhook\n    url: ", url,
+        "\n    retry: {initial_backoff: 50ms, max_backoff: 200ms}\n");
+  };
+  const std::string head =
+      "listen:\n  http: 127.0.0.1:0\n  grpc: 127.0.0.1:0\n  drain_timeout: "
+      "300ms\nspool:\n  dir: ./data\noutputs:\n";
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(head + output("hook", receiver_.Url("/h")) +
+                                    output("kept", kept.Url("/k")))
+                  .ok())
+      << corral_->Stderr();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Post("/", AlertJson("Warning", absl::StrCat("old", i))).status,
+              200);
+  }
+  ASSERT_TRUE(kept.WaitForRequests(5, kWait));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+
+  // Second run: "hook" removed, "added" new. Nobody gets the old alerts again:
+  // "kept" had them, "added" starts at the head, "hook" is gone.
+  ASSERT_TRUE(receiver_.Start(hook_port).ok());
+  FakeHttpServer added;
+  ASSERT_TRUE(added.Start().ok());
+  corral_ = std::make_unique<CorralProcess>(dir_, /*keep=*/true);
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(head + output("kept", kept.Url("/k")) +
+                                    output("added", added.Url("/a")))
+                  .ok())
+      << corral_->Stderr();
+  EXPECT_THAT(corral_->Stderr(), HasSubstr("replayed=0"));
+  ASSERT_EQ(Post("/", AlertJson("Warning", "new")).status, 200);
+  ASSERT_TRUE(kept.WaitForRequests(6, kWait));
+  ASSERT_TRUE(added.WaitForRequests(1, kWait));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  EXPECT_EQ(Markers(added.Requests()), std::set<std::string>{"new"});
+  EXPECT_EQ(kept.RequestCount(), 6u);
+  EXPECT_EQ(receiver_.RequestCount(), 0u);
+}
+
 TEST_F(E2eTest, SigkillNeverLosesAnAlertThatGotA200) {
   const int port = receiver_.port();
   receiver_.Stop();
