@@ -22,7 +22,14 @@ struct OpName {
   CmpOp op;
 };
 
-// Keyword operators; symbolic ones are scanned by hand.
+// Symbolic operators, longest first so that "<=" is not read as "<".
+constexpr OpName kSymbolOps[] = {
+    {"==", CmpOp::kEq}, {"!=", CmpOp::kNe}, {"<=", CmpOp::kLe},
+    {">=", CmpOp::kGe}, {"=", CmpOp::kEq},  {"<", CmpOp::kLt},
+    {">", CmpOp::kGt},
+};
+
+// Keyword operators.
 constexpr OpName kWordOps[] = {
     {"contains", CmpOp::kContains},
     {"icontains", CmpOp::kIContains},
@@ -38,6 +45,20 @@ constexpr OpName kWordOps[] = {
     {"pmatch", CmpOp::kPMatch},
     {"exists", CmpOp::kExists},
 };
+
+}  // namespace
+
+std::optional<CmpOp> CmpOpFromName(absl::string_view name) {
+  for (const OpName& o : kSymbolOps) {
+    if (o.name == name) return o.op;
+  }
+  for (const OpName& o : kWordOps) {
+    if (o.name == name) return o.op;
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 bool IsListOp(CmpOp op) {
   return op == CmpOp::kIn || op == CmpOp::kIntersects || op == CmpOp::kPMatch;
@@ -188,19 +209,9 @@ class Parser {
 
   std::optional<CmpOp> ParseOperator() {
     absl::string_view rest = text_.substr(pos_);
-    struct Sym {
-      absl::string_view text;
-      CmpOp op;
-    };
-    // Longest first, so that "<=" is not read as "<".
-    static constexpr Sym kSyms[] = {
-        {"==", CmpOp::kEq}, {"!=", CmpOp::kNe}, {"<=", CmpOp::kLe},
-        {">=", CmpOp::kGe}, {"=", CmpOp::kEq},  {"<", CmpOp::kLt},
-        {">", CmpOp::kGt},
-    };
-    for (const Sym& s : kSyms) {
-      if (absl::StartsWith(rest, s.text)) {
-        pos_ += s.text.size();
+    for (const OpName& s : kSymbolOps) {
+      if (absl::StartsWith(rest, s.name)) {
+        pos_ += s.name.size();
         return s.op;
       }
     }

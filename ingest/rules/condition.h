@@ -38,6 +38,10 @@ enum class CmpOp {
   kExists,
 };
 
+// The operator spelled `name` exactly as in a condition ("=", "<=",
+// "contains", "exists", ...); nullopt when it is none.
+std::optional<CmpOp> CmpOpFromName(absl::string_view name);
+
 // One value on the right of an operator. `bare` values (unquoted) in a list
 // may name a list, which is expanded at compile time.
 struct AstValue {

@@ -88,31 +88,11 @@ std::string Trim(absl::string_view s) {
   return std::string(absl::StripAsciiWhitespace(s));
 }
 
+// An exception's comparison operator: any binary one (not "exists").
 std::optional<CmpOp> ParseOpName(absl::string_view name) {
-  static const auto* ops = new absl::flat_hash_map<std::string, CmpOp>{
-      {"=", CmpOp::kEq},
-      {"==", CmpOp::kEq},
-      {"!=", CmpOp::kNe},
-      {"<", CmpOp::kLt},
-      {"<=", CmpOp::kLe},
-      {">", CmpOp::kGt},
-      {">=", CmpOp::kGe},
-      {"contains", CmpOp::kContains},
-      {"icontains", CmpOp::kIContains},
-      {"bcontains", CmpOp::kBContains},
-      {"startswith", CmpOp::kStartsWith},
-      {"bstartswith", CmpOp::kBStartsWith},
-      {"endswith", CmpOp::kEndsWith},
-      {"glob", CmpOp::kGlob},
-      {"iglob", CmpOp::kIGlob},
-      {"regex", CmpOp::kRegex},
-      {"in", CmpOp::kIn},
-      {"intersects", CmpOp::kIntersects},
-      {"pmatch", CmpOp::kPMatch},
-  };
-  auto it = ops->find(std::string(name));
-  if (it == ops->end()) return std::nullopt;
-  return it->second;
+  std::optional<CmpOp> op = CmpOpFromName(name);
+  if (op == CmpOp::kExists) return std::nullopt;
+  return op;
 }
 
 bool IsListOp(CmpOp op) {

@@ -21,15 +21,6 @@ using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-core::OutputConfig FastRetryConfig(std::string name) {
-  core::OutputConfig c;
-  c.name = std::move(name);
-  c.type = "scripted";
-  c.retry.initial_backoff = absl::Milliseconds(1);
-  c.retry.max_backoff = absl::Milliseconds(2);
-  return c;
-}
-
 core::AlertPtr MakeAlert(uint64_t seq,
                          core::Priority priority = core::Priority::kWarning) {
   auto a = std::make_shared<core::Alert>();

@@ -17,15 +17,6 @@ using ::testing::UnorderedElementsAreArray;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-core::OutputConfig Output(std::string name) {
-  core::OutputConfig c;
-  c.name = std::move(name);
-  c.type = "scripted";
-  c.retry.initial_backoff = absl::Milliseconds(1);
-  c.retry.max_backoff = absl::Milliseconds(2);
-  return c;
-}
-
 // Collects the answers to Submit, which arrive on the spool's thread.
 class Answers {
  public:
@@ -99,9 +90,10 @@ class RouterTest : public ::testing::Test {
 TEST_F(RouterTest, AcceptsOnceDurableAndFansOutByFilter) {
   auto* all = new ScriptedOutput();
   auto* urgent = new ScriptedOutput();
-  core::OutputConfig urgent_config = Output("urgent");
+  core::OutputConfig urgent_config = FastRetryConfig("urgent");
   urgent_config.min_priority = core::Priority::kCritical;
-  auto router = MakeRouter({{Output("all"), all}, {urgent_config, urgent}});
+  auto router =
+      MakeRouter({{FastRetryConfig("all"), all}, {urgent_config, urgent}});
   ASSERT_TRUE(router->Start().ok());
 
   Answers answers;
@@ -131,9 +123,10 @@ TEST_F(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
   auto* roomy = new ScriptedOutput();
   auto* tiny = new ScriptedOutput();
   tiny->Hold();
-  core::OutputConfig tiny_config = Output("tiny");
+  core::OutputConfig tiny_config = FastRetryConfig("tiny");
   tiny_config.queue_size = 1;
-  auto router = MakeRouter({{Output("roomy"), roomy}, {tiny_config, tiny}});
+  auto router =
+      MakeRouter({{FastRetryConfig("roomy"), roomy}, {tiny_config, tiny}});
   ASSERT_TRUE(router->Start().ok());
 
   Answers answers;
@@ -165,7 +158,8 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
   auto* hook = new ScriptedOutput();
   hook->SetDefault(SendResult::Retry("connection refused"));
   auto* log = new ScriptedOutput();
-  auto router = MakeRouter({{Output("hook"), hook}, {Output("log"), log}});
+  auto router = MakeRouter(
+      {{FastRetryConfig("hook"), hook}, {FastRetryConfig("log"), log}});
   ASSERT_TRUE(router->Start().ok());
   Answers answers;
   for (int i = 0; i < 5; ++i) {
@@ -184,7 +178,8 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
   OpenSpool();
   auto* hook2 = new ScriptedOutput();
   auto* log2 = new ScriptedOutput();
-  router = MakeRouter({{Output("hook"), hook2}, {Output("log"), log2}});
+  router = MakeRouter(
+      {{FastRetryConfig("hook"), hook2}, {FastRetryConfig("log"), log2}});
   ASSERT_TRUE(router->Start().ok());
   EXPECT_EQ(router->replayed(), 5u);
   ASSERT_TRUE(router->Drain(absl::Now() + kWait));
@@ -199,7 +194,7 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
   // Third run: nothing left for anyone.
   OpenSpool();
   auto* hook3 = new ScriptedOutput();
-  router = MakeRouter({{Output("hook"), hook3}});
+  router = MakeRouter({{FastRetryConfig("hook"), hook3}});
   ASSERT_TRUE(router->Start().ok());
   EXPECT_EQ(router->replayed(), 0u);
 }
@@ -208,7 +203,7 @@ TEST_F(RouterTest, AStartThatNeverHappenedLeavesProgressAlone) {
   auto* hook = new ScriptedOutput();
   hook->Script({SendResult::Delivered(200), SendResult::Delivered(200)});
   hook->SetDefault(SendResult::Retry("connection refused"));
-  auto router = MakeRouter({{Output("hook"), hook}});
+  auto router = MakeRouter({{FastRetryConfig("hook"), hook}});
   ASSERT_TRUE(router->Start().ok());
   Answers answers;
   for (int i = 0; i < 3; ++i) {
@@ -222,7 +217,7 @@ TEST_F(RouterTest, AStartThatNeverHappenedLeavesProgressAlone) {
 
   // A run that fails before Start() (an output could not start, say).
   OpenSpool();
-  router = MakeRouter({{Output("hook"), new ScriptedOutput()}});
+  router = MakeRouter({{FastRetryConfig("hook"), new ScriptedOutput()}});
   Answers early;
   router->Submit(MakeAlert(core::Priority::kWarning, "early"),
                  early.Callback());
@@ -233,14 +228,14 @@ TEST_F(RouterTest, AStartThatNeverHappenedLeavesProgressAlone) {
 
   OpenSpool();
   auto* hook3 = new ScriptedOutput();
-  router = MakeRouter({{Output("hook"), hook3}});
+  router = MakeRouter({{FastRetryConfig("hook"), hook3}});
   ASSERT_TRUE(router->Start().ok());
   EXPECT_EQ(router->replayed(), 1u);  // only the undelivered one
 }
 
 TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
   auto* first = new ScriptedOutput();
-  auto router = MakeRouter({{Output("first"), first}});
+  auto router = MakeRouter({{FastRetryConfig("first"), first}});
   ASSERT_TRUE(router->Start().ok());
   Answers answers;
   router->Submit(MakeAlert(core::Priority::kWarning, "old"),
@@ -253,7 +248,7 @@ TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
 
   OpenSpool();
   auto* added = new ScriptedOutput();
-  router = MakeRouter({{Output("added"), added}});
+  router = MakeRouter({{FastRetryConfig("added"), added}});
   ASSERT_TRUE(router->Start().ok());
   EXPECT_EQ(router->replayed(), 0u);  // the old alert is not sent to it
   Answers more;

@@ -5,9 +5,20 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "core/config.h"
 #include "outputs/output.h"
 
 namespace corral::router {
+
+// The config of a test output that retries after a millisecond or two.
+inline core::OutputConfig FastRetryConfig(std::string name) {
+  core::OutputConfig c;
+  c.name = std::move(name);
+  c.type = "scripted";
+  c.retry.initial_backoff = absl::Milliseconds(1);
+  c.retry.max_backoff = absl::Milliseconds(2);
+  return c;
+}
 
 // An Output that answers from a script (then with the default) and records
 // every batch it got.
