@@ -132,11 +132,13 @@ bool OutputQueue::Drain(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   flush_now_ = true;
   drain_deadline_ = std::min(drain_deadline_, deadline);
+  const uint64_t abandoned_before = abandoned_;
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return waiting_.empty() && in_flight_ == 0;
   };
   mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
-  return idle();
+  // Idle because batches were left to the spool is not drained.
+  return idle() && abandoned_ == abandoned_before;
 }
 
 void OutputQueue::Stop() {
@@ -154,9 +156,13 @@ void OutputQueue::Stop() {
 
 OutputQueue::Stats OutputQueue::stats() const {
   absl::MutexLock lock(&mu_);
-  return {static_cast<uint64_t>(waiting_.size()) +
-              static_cast<uint64_t>(in_flight_),
-          delivered_, failed_, progress_.low_watermark()};
+  Stats stats;
+  stats.queued = waiting_.size() + static_cast<uint64_t>(in_flight_);
+  stats.delivered = delivered_;
+  stats.failed = failed_;
+  stats.abandoned = abandoned_;
+  stats.low_watermark = progress_.low_watermark();
+  return stats;
 }
 
 void OutputQueue::WorkerLoop() {
@@ -273,6 +279,7 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
                  {"reason", result.reason}});
   absl::MutexLock lock(&mu_);
   in_flight_ -= static_cast<int64_t>(batch.size());
+  abandoned_ += batch.size();
   depth_gauge_->Add(-static_cast<double>(batch.size()));
 }
 
@@ -299,6 +306,7 @@ void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) {
       in_flight_ -= static_cast<int64_t>(batch.size());
+      abandoned_ += batch.size();
       depth_gauge_->Add(-static_cast<double>(batch.size()));
       return;
     }

@@ -79,6 +79,7 @@ class OutputQueue {
     uint64_t queued = 0;     // waiting + in flight
     uint64_t delivered = 0;  // alerts
     uint64_t failed = 0;     // alerts dead-lettered
+    uint64_t abandoned = 0;  // left to the spool at drain or stop
     uint64_t low_watermark = 0;
   };
   Stats stats() const;
@@ -132,6 +133,7 @@ class OutputQueue {
   CompletionTracker progress_ ABSL_GUARDED_BY(mu_);
   uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t abandoned_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;
 };
 

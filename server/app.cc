@@ -149,7 +149,8 @@ bool App::Shutdown() {
       router_->Drain(absl::Now() + config_.listen.drain_timeout);
   uint64_t undelivered = 0;
   for (const auto& queue : router_->queues()) {
-    undelivered += queue->stats().queued;
+    router::OutputQueue::Stats stats = queue->stats();
+    undelivered += stats.queued + stats.abandoned;
   }
   http_server_->StopAccepting();
   http_server_->Stop();
