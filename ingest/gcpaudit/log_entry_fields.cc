@@ -1,5 +1,7 @@
 #include "ingest/gcpaudit/log_entry_fields.h"
 
+#include <array>
+#include <map>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -152,8 +154,30 @@ struct LogEntryFields::Impl {
   json::value root;
   absl::Time timestamp;
   std::string insert_id;
+  // Extracted values, by FieldId for the fixed fields and by pointer for
+  // json.value (std::map: pointers into it stay valid).
+  mutable std::array<std::optional<std::optional<std::string>>,
+                     static_cast<size_t>(FieldId::kJsonValue)>
+      fixed;
+  mutable std::map<std::string, std::optional<std::string>, std::less<>>
+      by_pointer;
   std::optional<std::string> Extract(const FieldRef& field) const;
+  const std::optional<std::string>& Cached(const FieldRef& field) const;
 };
+
+const std::optional<std::string>& LogEntryFields::Impl::Cached(
+    const FieldRef& field) const {
+  if (field.id == FieldId::kJsonValue) {
+    auto it = by_pointer.find(field.arg);
+    if (it == by_pointer.end()) {
+      it = by_pointer.emplace(field.arg, Extract(field)).first;
+    }
+    return it->second;
+  }
+  auto& slot = fixed[static_cast<size_t>(field.id)];
+  if (!slot.has_value()) slot.emplace(Extract(field));
+  return *slot;
+}
 
 std::optional<std::string> LogEntryFields::Impl::Extract(
     const FieldRef& field) const {
@@ -258,8 +282,13 @@ absl::StatusOr<LogEntryFields> LogEntryFields::Parse(absl::string_view text) {
   return LogEntryFields(std::move(impl));
 }
 
+const std::string* LogEntryFields::Lookup(const FieldRef& field) const {
+  const std::optional<std::string>& value = impl_->Cached(field);
+  return value.has_value() ? &*value : nullptr;
+}
+
 std::optional<std::string> LogEntryFields::Get(const FieldRef& field) const {
-  return impl_->Extract(field);
+  return impl_->Cached(field);
 }
 
 std::optional<std::string> LogEntryFields::Get(absl::string_view name) const {

@@ -65,7 +65,9 @@ absl::StatusOr<FieldRef> ResolveField(absl::string_view name,
 const std::vector<std::string>& AllGcpFieldNames();
 
 // One parsed Cloud Logging LogEntry carrying a Cloud Audit Log, answering
-// field lookups. Immutable after Parse; const methods are thread-safe.
+// field lookups. Each field is extracted once, on first use, and kept: rules
+// ask for the same fields again and again, and object-valued ones cost a JSON
+// serialisation. Not thread-safe: one thread evaluates one entry.
 class LogEntryFields {
  public:
   // Parses a LogEntry JSON. Returns InvalidArgument (never crashes) when the
@@ -80,6 +82,9 @@ class LogEntryFields {
   // The field's value as a string: JSON strings raw, objects/arrays/numbers/
   // booleans as compact JSON in input key order; nullopt when absent or null.
   std::optional<std::string> Get(const FieldRef& field) const;
+  // The same without a copy: the value, valid as long as this entry, or
+  // nullptr when absent or null.
+  const std::string* Lookup(const FieldRef& field) const;
 
   // Convenience for tests and tools: resolves `name` (which may carry a
   // `[arg]` suffix) and extracts it; nullopt also when the name is unknown.

@@ -506,9 +506,9 @@ bool Eval(const CompiledNode& n, const LogEntryFields& entry) {
     case AstNode::Kind::kCompare:
       break;
   }
-  std::optional<std::string> value = entry.Get(n.field);
+  const std::string* value = entry.Lookup(n.field);
   // The missing-field rule: no value, no match, for every operator.
-  if (!value.has_value()) return false;
+  if (value == nullptr) return false;
   const std::string& v = *value;
   switch (n.op) {
     case CmpOp::kEq:
