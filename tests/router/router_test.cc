@@ -60,6 +60,14 @@ class RouterTest : public ::testing::Test {
     spool_ = *std::move(spool);
   }
 
+  // Ends a run: the router, then the spool (as corral stops), and opens the
+  // spool again for the next run.
+  void Restart(std::unique_ptr<Router>& router) {
+    router.reset();
+    spool_.reset();
+    OpenSpool();
+  }
+
   // A router over one queue per (config, output) pair.
   std::unique_ptr<Router> MakeRouter(
       std::vector<std::pair<core::OutputConfig, ScriptedOutput*>> outputs) {
@@ -171,11 +179,9 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
   router->StopIntake();
   EXPECT_FALSE(router->Drain(absl::Now() + absl::Milliseconds(50)));
   router->Stop();
-  router.reset();
-  spool_.reset();
+  Restart(router);
 
   // Second run, same spool: "hook" gets all five, "log" nothing again.
-  OpenSpool();
   auto* hook2 = new ScriptedOutput();
   auto* log2 = new ScriptedOutput();
   router = MakeRouter(
@@ -188,11 +194,9 @@ TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
                           ElementsAre(4), ElementsAre(5)));
   EXPECT_TRUE(log2->calls().empty());
   router->Stop();
-  router.reset();
-  spool_.reset();
+  Restart(router);
 
   // Third run: nothing left for anyone.
-  OpenSpool();
   auto* hook3 = new ScriptedOutput();
   router = MakeRouter({{FastRetryConfig("hook"), hook3}});
   ASSERT_TRUE(router->Start().ok());
@@ -212,21 +216,17 @@ TEST_F(RouterTest, AStartThatNeverHappenedLeavesProgressAlone) {
   }
   ASSERT_EQ(answers.WaitFor(3).size(), 3u);
   ASSERT_TRUE(hook->WaitForCalls(3, kWait));  // two delivered, one failing
-  router.reset();
-  spool_.reset();
+  Restart(router);
 
   // A run that fails before Start() (an output could not start, say).
-  OpenSpool();
   router = MakeRouter({{FastRetryConfig("hook"), new ScriptedOutput()}});
   Answers early;
   router->Submit(MakeAlert(core::Priority::kWarning, "early"),
                  early.Callback());
   EXPECT_EQ(early.WaitFor(1)[0].status().code(),
             absl::StatusCode::kUnavailable);  // intake opens only at Start
-  router.reset();
-  spool_.reset();
+  Restart(router);
 
-  OpenSpool();
   auto* hook3 = new ScriptedOutput();
   router = MakeRouter({{FastRetryConfig("hook"), hook3}});
   ASSERT_TRUE(router->Start().ok());
@@ -243,10 +243,8 @@ TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
   ASSERT_EQ(answers.WaitFor(1).size(), 1u);
   ASSERT_TRUE(router->Drain(absl::Now() + kWait));
   router->Stop();
-  router.reset();
-  spool_.reset();
+  Restart(router);
 
-  OpenSpool();
   auto* added = new ScriptedOutput();
   router = MakeRouter({{FastRetryConfig("added"), added}});
   ASSERT_TRUE(router->Start().ok());
