@@ -1,6 +1,9 @@
 #include "tests/fakes/fake_http_server.h"
 
+#include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -45,6 +48,10 @@ struct FakeHttpServer::Impl {
   std::unique_ptr<asio::ssl::context> ssl_ctx;
   std::unique_ptr<asio::io_context> ioc;
   std::unique_ptr<tcp::acceptor> acceptor;
+  // While stopped, the port stays bound (not listening): connections are
+  // refused as from a server that is down, and no other socket on the
+  // machine can be given the port before Start() takes it back.
+  int held_fd = -1;
   std::vector<std::thread> threads;
   std::atomic<int> port{0};
   std::atomic<size_t> connections{0};
@@ -156,7 +163,10 @@ FakeHttpServer::FakeHttpServer(FakeTlsOptions tls)
   impl_->tls = std::move(tls);
 }
 
-FakeHttpServer::~FakeHttpServer() { Stop(); }
+FakeHttpServer::~FakeHttpServer() {
+  Stop();
+  if (impl_->held_fd >= 0) ::close(impl_->held_fd);
+}
 
 absl::Status FakeHttpServer::Start(int port) {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
@@ -188,6 +198,10 @@ absl::Status FakeHttpServer::Start(int port) {
                            static_cast<unsigned short>(port));
     acceptor->open(endpoint.protocol());
     acceptor->set_option(asio::socket_base::reuse_address(true));
+    if (impl_->held_fd >= 0) {
+      ::close(impl_->held_fd);
+      impl_->held_fd = -1;
+    }
     acceptor->bind(endpoint);
     acceptor->listen(asio::socket_base::max_listen_connections);
     impl_->port = acceptor->local_endpoint().port();
@@ -216,6 +230,20 @@ void FakeHttpServer::Stop() {
   boost::system::error_code ignored;
   impl_->acceptor->close(ignored);
   impl_->acceptor.reset();
+  impl_->held_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (impl_->held_fd >= 0) {
+    int one = 1;
+    ::setsockopt(impl_->held_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(impl_->port.load()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(impl_->held_fd, reinterpret_cast<sockaddr*>(&addr),
+               sizeof(addr)) != 0) {
+      ::close(impl_->held_fd);
+      impl_->held_fd = -1;
+    }
+  }
   impl_->ioc.reset();
   impl_->ssl_ctx.reset();
 }

@@ -50,8 +50,9 @@ class FakeHttpServer {
   // Listens on 127.0.0.1:`port` (0: an ephemeral port) and serves on background
   // threads.
   absl::Status Start(int port = 0);
-  // Closes the listener and every connection; joins the threads. Start() may be
-  // called again (with port() to come back on the same port).
+  // Closes the listener and every connection; joins the threads. The port
+  // stays reserved (bound, not listening: connections are refused) until
+  // Start(port()) brings the server back on it, or the server is destroyed.
   void Stop();
   int port() const;
   // "http://127.0.0.1:PORT/path" ("https://" with TLS).
