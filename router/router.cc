@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/log.h"
 
 namespace corral::router {
@@ -9,6 +10,9 @@ namespace {
 
 // How often progress goes to disk: a crash re-sends at most this much.
 constexpr absl::Duration kProgressInterval = absl::Seconds(1);
+
+// How long Stop() waits for alerts already on their way to the disk.
+constexpr absl::Duration kStopWaitForAppends = absl::Seconds(30);
 
 bool operator==(const CompletionTracker& a, const CompletionTracker& b) {
   return a.low_watermark() == b.low_watermark() &&
@@ -147,20 +151,16 @@ void Router::StopIntake() {
   intake_stopped_ = true;
 }
 
-namespace {
-// How long Stop() waits for alerts already on their way to the disk.
-constexpr absl::Duration kStopWaitForAppends = absl::Seconds(30);
-}  // namespace
+bool Router::AwaitRouted(absl::Time deadline) {
+  auto routed = [this]()
+                    ABSL_SHARED_LOCKS_REQUIRED(mu_) { return appending_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&routed), deadline);
+}
 
 bool Router::Drain(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
-    auto routed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return appending_ == 0;
-    };
-    if (!mu_.AwaitWithDeadline(absl::Condition(&routed), deadline)) {
-      return false;
-    }
+    if (!AwaitRouted(deadline)) return false;
   }
   bool idle = true;
   for (const auto& queue : queues_) idle = queue->Drain(deadline) && idle;
@@ -176,10 +176,7 @@ void Router::Stop() {
     stopped_ = true;
     started = started_;
     // Their callbacks route into the queues: let them land first.
-    auto routed = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return appending_ == 0;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&routed), kStopWaitForAppends)) {
+    if (!AwaitRouted(absl::Now() + kStopWaitForAppends)) {
       core::LogError("spool appends still pending at stop",
                      {{"alerts", absl::StrCat(appending_)}});
     }

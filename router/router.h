@@ -59,6 +59,9 @@ class Router : public core::Intake {
   // Replays what `queue` has not finished; returns how many alerts it queued.
   absl::StatusOr<uint64_t> Replay(OutputQueue& queue);
   void PersistProgress();
+  // Waits until every submitted alert has been routed (or refused) by its
+  // spool callback, or `deadline` passes; true when none is pending.
+  bool AwaitRouted(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProgressLoop();
 
   const std::vector<std::unique_ptr<OutputQueue>> queues_;
