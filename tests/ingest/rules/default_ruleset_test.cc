@@ -2,6 +2,7 @@
 // loads cleanly, is tagged with MITRE ATT&CK, and each rule fires on a
 // realistic LogEntry and stays quiet on a near miss.
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -182,6 +183,15 @@ const std::vector<RuleCase>& Cases() {
         Crm(Delta("ADD", "roles/viewer", "user:mallory.attacker@gmail.com")),
         Crm(Delta("REMOVE", "roles/owner",
                   "user:mallory.attacker@gmail.com"))}},
+      {"GCP privileged IAM role granted",
+       Crm(Delta("ADD", "roles/resourcemanager.projectIamAdmin",
+                 "serviceAccount:ci@p1.iam.gserviceaccount.com")),
+       {Crm(Delta("REMOVE", "roles/resourcemanager.projectIamAdmin",
+                  "serviceAccount:ci@p1.iam.gserviceaccount.com")),
+        Crm(Delta("ADD", "roles/viewer", "user:bob@example.com")),
+        Crm(Delta("ADD", "roles/editorial.reader", "user:bob@example.com")),
+        Crm(Delta("ADD", "roles/iam.serviceAccountViewer",
+                  "user:bob@example.com"))}},
       {"GCP service account key created",
        Iam("google.iam.admin.v1.CreateServiceAccountKey"),
        {Iam("google.iam.admin.v1.ListServiceAccountKeys"),
@@ -420,7 +430,10 @@ TEST_F(DefaultRulesetTest, PriorityAndAlertOfThePublicBucketRule) {
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->priority, core::Priority::kCritical);
   EXPECT_THAT(r->tags, Contains("T1530"));
-  LogEntryFields e = Parse(Cases()[3].hit);
+  auto it = std::find_if(Cases().begin(), Cases().end(),
+                         [&](const RuleCase& c) { return c.rule == r->name; });
+  ASSERT_NE(it, Cases().end());
+  LogEntryFields e = Parse(it->hit);
   core::Alert alert = BuildAlert(*r, e, "host");
   EXPECT_THAT(alert.output, HasSubstr("bucket=bkt"));
   EXPECT_THAT(alert.output, HasSubstr("allAuthenticatedUsers"));
@@ -433,12 +446,12 @@ TEST_F(DefaultRulesetTest, SampleFixtures) {
   EXPECT_THAT(
       Names(result_.rules->Evaluate(Parse(*insert), RuleMatching::kAll)),
       ElementsAre("GCP VM instance created"));
-  // A project IAM change granting a non-primitive role to a service account
-  // is routine: nothing in the default set fires.
+  // The sample grants roles/resourcemanager.projectIamAdmin to a service
+  // account: whoever holds it can grant itself any role.
   auto crm = core::ReadFileToString(kFixtures + "crm_set_iam_policy.json");
   ASSERT_TRUE(crm.ok()) << crm.status();
   EXPECT_THAT(Names(result_.rules->Evaluate(Parse(*crm), RuleMatching::kAll)),
-              IsEmpty());
+              ElementsAre("GCP privileged IAM role granted"));
 }
 
 TEST_F(DefaultRulesetTest, OwnerRuleHonoursTheTrustedDomainOverride) {
