@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/alert_json.h"
 #include "core/file_util.h"
@@ -63,6 +64,28 @@ absl::Status DeadLetterFile::Write(std::span<const core::AlertPtr> alerts,
     lines.append("}\n");
   }
 
+  return AppendDurably(lines);
+}
+
+absl::Status DeadLetterFile::WriteRejectedInput(absl::string_view input,
+                                                absl::string_view message_id,
+                                                absl::string_view reason,
+                                                absl::string_view data) {
+  std::string line = "{\"time\":";
+  core::AppendJsonString(&line, core::FormatAlertTime(clock_->Now()));
+  line.append(",\"input\":");
+  core::AppendJsonString(&line, input);
+  line.append(",\"message_id\":");
+  core::AppendJsonString(&line, message_id);
+  line.append(",\"reason\":");
+  core::AppendJsonString(&line, reason);
+  line.append(",\"data_base64\":");
+  core::AppendJsonString(&line, absl::Base64Escape(data));
+  line.append("}\n");
+  return AppendDurably(line);
+}
+
+absl::Status DeadLetterFile::AppendDurably(const std::string& lines) {
   absl::MutexLock lock(&mu_);
   if (fd_ < 0) {
     return absl::FailedPreconditionError("dead-letter file is not open");
