@@ -1,0 +1,96 @@
+#include "ingest/gcpaudit/gcpaudit_config.h"
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/config_node.h"
+
+namespace corral::ingest::gcpaudit {
+namespace {
+
+// Pub/Sub's own rule for resource names: projects/P/subscriptions/S, with
+// neither part empty nor holding a '/'.
+bool IsSubscriptionName(absl::string_view name) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  return parts.size() == 4 && parts[0] == "projects" && !parts[1].empty() &&
+         parts[2] == "subscriptions" && !parts[3].empty();
+}
+
+GcpAuditConfig ParseOne(core::ConfigMap m, const char* emulator_host) {
+  GcpAuditConfig c;
+  c.path = m.path();
+  c.name = m.RequiredString("name");
+  c.subscription = m.RequiredString("subscription");
+  if (!c.subscription.empty() && !IsSubscriptionName(c.subscription)) {
+    m.Error("subscription",
+            absl::StrCat("expected projects/PROJECT/subscriptions/NAME, got \"",
+                         c.subscription, "\""));
+  }
+  c.endpoint = m.String("endpoint", c.endpoint);
+  if (c.endpoint.empty()) m.Error("endpoint", "must not be empty");
+  c.credentials_file = m.String("credentials_file");
+  core::ConfigMap tls = m.Map("tls");
+  c.ca_file = tls.String("ca_file");
+  tls.RejectUnknownKeys();
+  c.rules_files = m.StringList("rules_files");
+  std::string matching = m.Enum("rule_matching", "first", {"first", "all"});
+  c.rule_matching = matching == "all" ? rules::RuleMatching::kAll
+                                      : rules::RuleMatching::kFirst;
+  c.hostname = m.String("hostname");
+  c.max_outstanding_messages =
+      m.Int("max_outstanding_messages", c.max_outstanding_messages, 1, 1000000);
+  c.max_outstanding_bytes =
+      m.Size("max_outstanding_bytes", c.max_outstanding_bytes);
+  if (c.max_outstanding_bytes < (1 << 20)) {
+    // Pub/Sub messages are up to 10 MB; a smaller budget could stall on one.
+    m.Error("max_outstanding_bytes", "must be at least 1MiB");
+  }
+  c.ack_deadline = m.Duration("ack_deadline", c.ack_deadline);
+  if (c.ack_deadline < absl::Seconds(10) ||
+      c.ack_deadline > absl::Seconds(600)) {
+    m.Error("ack_deadline", "must be between 10s and 600s (Pub/Sub's limits)");
+  }
+  c.dedup_window = m.Duration("dedup_window", c.dedup_window);
+  if (c.dedup_window < absl::ZeroDuration()) {
+    m.Error("dedup_window", "must not be negative");
+  }
+  m.RejectUnknownKeys();
+  if (emulator_host != nullptr && *emulator_host != '\0') {
+    c.endpoint = emulator_host;
+    c.plaintext = true;
+    c.credentials_file.clear();
+  }
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<GcpAuditConfig>> ParseGcpAuditConfigs(
+    const YAML::Node& list, const std::string& source,
+    const core::EnvLookup& env) {
+  std::vector<GcpAuditConfig> configs;
+  if (!list.IsDefined() || list.IsNull()) return configs;
+  core::ConfigErrors errors(source);
+  if (!list.IsSequence()) {
+    errors.Add(list, "ingest.gcpaudit", "expected a list of subscriptions");
+    return errors.ToStatus();
+  }
+  const char* emulator = env ? env("PUBSUB_EMULATOR_HOST") : nullptr;
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    core::ConfigMap m(list[i], absl::StrCat("ingest.gcpaudit[", i, "]"),
+                      &errors);
+    GcpAuditConfig c = ParseOne(m, emulator);
+    if (!c.name.empty() && !names.insert(c.name).second) {
+      m.Error("name", absl::StrCat("\"", c.name,
+                                   "\" is already the name of another entry"));
+    }
+    configs.push_back(std::move(c));
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return configs;
+}
+
+}  // namespace corral::ingest::gcpaudit
