@@ -59,16 +59,29 @@ struct FakeHttpServer::Impl {
   mutable absl::Mutex mu;
   std::deque<ScriptedResponse> script ABSL_GUARDED_BY(mu);
   ScriptedResponse default_response ABSL_GUARDED_BY(mu);
+  std::shared_ptr<const Handler> handler ABSL_GUARDED_BY(mu);
   std::vector<RecordedRequest> requests ABSL_GUARDED_BY(mu);
 
   // Records a request and picks its answer.
   ScriptedResponse Record(RecordedRequest request) {
-    absl::MutexLock lock(&mu);
-    requests.push_back(std::move(request));
-    if (script.empty()) return default_response;
-    ScriptedResponse next = std::move(script.front());
-    script.pop_front();
-    return next;
+    std::shared_ptr<const Handler> answer_with;
+    {
+      absl::MutexLock lock(&mu);
+      if (!script.empty()) {
+        requests.push_back(std::move(request));
+        ScriptedResponse next = std::move(script.front());
+        script.pop_front();
+        return next;
+      }
+      if (handler == nullptr) {
+        requests.push_back(std::move(request));
+        return default_response;
+      }
+      requests.push_back(request);
+      answer_with = handler;
+    }
+    // Outside the lock: the handler may call back into the server.
+    return (*answer_with)(request);
   }
 
   // Serves requests on one connection until the peer goes away or a response
@@ -264,6 +277,12 @@ void FakeHttpServer::Script(std::vector<ScriptedResponse> responses) {
 void FakeHttpServer::SetDefault(ScriptedResponse response) {
   absl::MutexLock lock(&impl_->mu);
   impl_->default_response = std::move(response);
+}
+
+void FakeHttpServer::SetHandler(Handler handler) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->handler =
+      handler ? std::make_shared<const Handler>(std::move(handler)) : nullptr;
 }
 
 std::vector<RecordedRequest> FakeHttpServer::Requests() const {

@@ -2,6 +2,7 @@
 #define CORRAL_TESTS_FAKES_FAKE_HTTP_SERVER_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,12 @@ class FakeHttpServer {
   // (200 "ok").
   void Script(std::vector<ScriptedResponse> responses);
   void SetDefault(ScriptedResponse response);
+  // Answers computed per request (for fakes of protocols, e.g. a token
+  // endpoint): used instead of the default when the script is empty. Called on
+  // a server thread without the server's lock held, so it may call this
+  // server's methods. An empty function restores the default.
+  using Handler = std::function<ScriptedResponse(const RecordedRequest&)>;
+  void SetHandler(Handler handler);
 
   std::vector<RecordedRequest> Requests() const;
   size_t RequestCount() const;
