@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "core/alert_json.h"
 #include "ingest/gcpaudit/log_entry_fields.h"
+#include "ingest/rules/default_rules.h"
 #include "ingest/rules/rule_engine.h"
 #include "ingest/rules/rules_loader.h"
 
@@ -16,8 +17,9 @@ namespace corral::ingest::rules {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: corral rules test --rules FILE... --input FILE|- [--all] "
+    "usage: corral rules test [--rules FILE...] --input FILE|- [--all] "
     "[--hostname NAME]\n"
+    "         (without --rules: corral's built-in rules/gcp_audit.yaml)\n"
     "       corral rules validate FILE...\n";
 
 std::string LocalHostname() {
@@ -68,10 +70,12 @@ int Test(const std::vector<std::string>& args, std::istream& in,
       return Usage(err, "unknown argument " + a);
     }
   }
-  if (rule_files.empty()) return Usage(err, "test needs --rules FILE...");
   if (!have_input) return Usage(err, "test needs --input FILE|-");
 
-  LoadResult result = LoadRulesFiles(rule_files);
+  LoadResult result =
+      rule_files.empty()
+          ? LoadRules({{kDefaultRulesName, std::string(DefaultRulesText())}})
+          : LoadRulesFiles(rule_files);
   for (const std::string& w : result.warnings) err << "warning: " << w << "\n";
   for (const std::string& e : result.errors) err << e << "\n";
   if (!result.ok()) return 1;

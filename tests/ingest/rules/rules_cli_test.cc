@@ -117,11 +117,25 @@ TEST(RulesCliTest, ValidateReportsEveryError) {
   EXPECT_EQ(ok.out, "ok: 39 rules\n");
 }
 
+TEST(RulesCliTest, WithoutRulesFilesTheBuiltInRulesAreUsed) {
+  CliRun r = Cli({"test", "--input", "-", "--hostname", "h1"},
+                 Read("compute_instances_insert.json") + "\n" +
+                     Read("crm_set_iam_policy.json") + "\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  auto first = core::DecodeFalcoAlert(lines[0]);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->rule, "GCP VM instance created");
+  auto second = core::DecodeFalcoAlert(lines[1]);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->rule, "GCP privileged IAM role granted");
+}
+
 TEST(RulesCliTest, UsageErrors) {
   EXPECT_EQ(Cli({}).code, 2);
   EXPECT_EQ(Cli({"frobnicate"}).code, 2);
   EXPECT_EQ(Cli({"validate"}).code, 2);
-  EXPECT_EQ(Cli({"test", "--input", "-"}).code, 2);
   EXPECT_EQ(Cli({"test", "--rules", kUpstream}).code, 2);
   CliRun missing =
       Cli({"test", "--rules", kUpstream, "--input", "/nonexistent/x"});
