@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -42,14 +45,53 @@ absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
   return built;
 }
 
+absl::StatusOr<std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>>>
+BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
+                     router::DeadLetterFile* dead_letters,
+                     core::MetricsRegistry* metrics) {
+  absl::StatusOr<std::vector<ingest::gcpaudit::GcpAuditConfig>> entries =
+      ingest::gcpaudit::ParseGcpAuditConfigs(config.ingest_gcpaudit,
+                                             config.source, getenv);
+  if (!entries.ok()) return entries.status();
+  std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> built;
+  std::vector<std::string> errors;
+  const std::string hostname = Hostname();
+  for (ingest::gcpaudit::GcpAuditConfig& entry : *entries) {
+    const std::string input = absl::StrCat("gcpaudit/", entry.name);
+    ingest::gcpaudit::RejectedMessageSink rejected =
+        [dead_letters, input](absl::string_view message_id,
+                              absl::string_view reason,
+                              absl::string_view data) {
+          if (dead_letters == nullptr) {
+            return absl::FailedPreconditionError("no dead-letter file");
+          }
+          return dead_letters->WriteRejectedInput(input, message_id, reason,
+                                                  data);
+        };
+    absl::StatusOr<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> ingest =
+        ingest::gcpaudit::GcpAuditIngest::Create(
+            std::move(entry), intake, std::move(rejected), metrics, hostname);
+    if (ingest.ok()) {
+      built.push_back(*std::move(ingest));
+    } else {
+      errors.emplace_back(ingest.status().message());
+    }
+  }
+  if (!errors.empty())
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return built;
+}
+
 App::App(core::Config config) : config_(std::move(config)) {}
 
 App::~App() {
+  for (auto& ingest : gcpaudit_) ingest->Stop(absl::ZeroDuration());
   if (http_server_) http_server_->Stop();
   if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
   if (router_) router_->Stop();
   // The spool's last callbacks route into the queues: it goes before them.
   spool_.reset();
+  gcpaudit_.clear();
 }
 
 absl::StatusOr<std::unique_ptr<App>> App::Create(
@@ -84,6 +126,11 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
                                                          app->router_.get());
   app->http_ingest_ = std::make_unique<ingest::HttpAlertIngest>(
       app->intake_.get(), &app->metrics_, Hostname());
+  absl::StatusOr<std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>>>
+      gcpaudit = BuildGcpAuditIngests(cfg, app->intake_.get(),
+                                      app->dead_letters_.get(), &app->metrics_);
+  if (!gcpaudit.ok()) return gcpaudit.status();
+  app->gcpaudit_ = *std::move(gcpaudit);
   app->routes_ =
       std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
                                    &app->state_, cfg.listen.auth_token);
@@ -119,6 +166,16 @@ absl::Status App::Start() {
     if (absl::Status s = http_server_->Start(); !s.ok()) return s;
   }
   if (absl::Status s = grpc_server_->Start(); !s.ok()) return s;
+  for (auto& ingest : gcpaudit_) {
+    ingest->Start();
+    const ingest::gcpaudit::GcpAuditConfig& c = ingest->config();
+    core::LogInfo("subscribing to Pub/Sub",
+                  {{"subscription", c.name},
+                   {"pubsub", c.subscription},
+                   {"endpoint", c.endpoint},
+                   {"credentials", ingest->credentials()},
+                   {"rules", absl::StrCat(ingest->rule_count())}});
+  }
 
   state_ = ServingState::kServing;
   grpc_server_->SetServing(true);
@@ -144,9 +201,14 @@ bool App::Shutdown() {
       {{"timeout", absl::FormatDuration(config_.listen.drain_timeout)}});
   state_ = ServingState::kDraining;
   grpc_server_->SetServing(false);
+  // Pub/Sub first, while the intake still takes alerts: messages in flight
+  // get spooled and acked rather than handed back.
+  const absl::Time drain_deadline = absl::Now() + config_.listen.drain_timeout;
+  for (auto& ingest : gcpaudit_) {
+    ingest->Stop(std::max(absl::ZeroDuration(), drain_deadline - absl::Now()));
+  }
   router_->StopIntake();
-  const bool drained =
-      router_->Drain(absl::Now() + config_.listen.drain_timeout);
+  const bool drained = router_->Drain(drain_deadline);
   uint64_t undelivered = 0;
   for (const auto& queue : router_->queues()) {
     router::OutputQueue::Stats stats = queue->stats();

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/enrichment.h"
 #include "core/metrics.h"
+#include "ingest/gcpaudit/gcpaudit_ingest.h"
 #include "ingest/http/http_alert_ingest.h"
 #include "outputs/registry.h"
 #include "router/dead_letter.h"
@@ -26,9 +27,17 @@ absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
     const core::Config& config, const outputs::Registry& registry,
     const outputs::OutputContext& context);
 
+// Builds every ingest.gcpaudit entry (rules loaded, credentials read,
+// nothing connected), as `check-config` and the service both do. On failure:
+// every entry's errors, one per line.
+absl::StatusOr<std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>>>
+BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
+                     router::DeadLetterFile* dead_letters,
+                     core::MetricsRegistry* metrics);
+
 // The running service: the one place that knows every module and wires them
 // together.
-//   inputs (HTTP) → enrichment → router → output queues → outputs
+//   inputs (HTTP, Pub/Sub) → enrichment → router → output queues → outputs
 class App {
  public:
   // Builds everything and opens (recovers) the spool; nothing listens yet.
@@ -59,6 +68,9 @@ class App {
   std::unique_ptr<router::Router> router_;
   std::unique_ptr<core::EnrichingIntake> intake_;
   std::unique_ptr<ingest::HttpAlertIngest> http_ingest_;
+  // Destroyed explicitly after the spool: its last callbacks may still
+  // decide their messages' acks.
+  std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> gcpaudit_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<HttpServer> http_server_;
   std::unique_ptr<GrpcServer> grpc_server_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "ingest/rules/rules_cli.h"
@@ -80,14 +81,23 @@ int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
     return 2;
   }
   absl::StatusOr<Config> config = LoadConfig(args);
-  absl::Status outputs = absl::OkStatus();
-  if (config.ok()) {
-    outputs = corral::server::BuildOutputs(*config, registry, {}).status();
-  }
-  if (!config.ok() || !outputs.ok()) {
+  if (!config.ok()) {
     std::cout << "invalid configuration:\n"
-              << (config.ok() ? outputs.message() : config.status().message())
-              << "\n";
+              << config.status().message() << "\n";
+    return 1;
+  }
+  std::vector<std::string> errors;
+  absl::Status outputs =
+      corral::server::BuildOutputs(*config, registry, {}).status();
+  if (!outputs.ok()) errors.emplace_back(outputs.message());
+  corral::core::MetricsRegistry unused_metrics;
+  absl::Status gcpaudit = corral::server::BuildGcpAuditIngests(
+                              *config, nullptr, nullptr, &unused_metrics)
+                              .status();
+  if (!gcpaudit.ok()) errors.emplace_back(gcpaudit.message());
+  if (!errors.empty()) {
+    std::cout << "invalid configuration:\n"
+              << absl::StrJoin(errors, "\n") << "\n";
     return 1;
   }
   std::cout << corral::core::RenderEffectiveConfig(*config);

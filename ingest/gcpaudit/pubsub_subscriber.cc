@@ -20,6 +20,10 @@ namespace pubsub = ::google::pubsub::v1;
 // requests are split well below that.
 constexpr size_t kMaxIdsPerRequest = 2500;
 
+// Streams that deliver nothing and end, in a row, before it is an error
+// worth an operator's attention rather than routine.
+constexpr int kFailuresBeforeError = 3;
+
 // A stream that lasted this long was healthy: the next reconnect starts from
 // the initial backoff again.
 constexpr absl::Duration kHealthyStream = absl::Seconds(10);
@@ -232,26 +236,27 @@ bool PubSubSubscriber::RunStream() {
   }
   if (closing) return delivered;
   stream_ends_->With({options_.name, absl::StrCat(status.error_code())})->Inc();
-  const std::string code = absl::StrCat(status.error_code());
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::OK:
-      // Pub/Sub ends streams routinely (about every 30 minutes, and when it
-      // rebalances); reconnecting is the protocol.
-      core::LogInfo("Pub/Sub stream ended; reconnecting",
-                    {{"subscription", options_.name},
-                     {"code", code},
-                     {"error", status.error_message()}});
-      break;
-    default:
-      // NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, ...: the operator must
-      // act; corral keeps trying so that it recovers once they have.
-      core::LogError("Pub/Sub refused the subscription; retrying",
-                     {{"subscription", options_.name},
-                      {"pubsub", options_.subscription},
-                      {"code", code},
-                      {"error", status.error_message()}});
+  const bool routine =
+      delivered && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                    status.error_code() == grpc::StatusCode::OK);
+  failed_streams_ = delivered ? 0 : failed_streams_ + 1;
+  if (routine || failed_streams_ < kFailuresBeforeError) {
+    // Pub/Sub ends streams routinely (about every 30 minutes, and when it
+    // rebalances); reconnecting is the protocol.
+    core::LogInfo("Pub/Sub stream ended; reconnecting",
+                  {{"subscription", options_.name},
+                   {"code", absl::StrCat(status.error_code())},
+                   {"error", status.error_message()}});
+  } else {
+    // Refused or unreachable again and again (no such subscription, no
+    // permission, a key Google refuses, ...): the operator must act. corral
+    // keeps trying so that it recovers once they have.
+    core::LogError("cannot pull from Pub/Sub; retrying",
+                   {{"subscription", options_.name},
+                    {"pubsub", options_.subscription},
+                    {"attempts", absl::StrCat(failed_streams_)},
+                    {"code", absl::StrCat(status.error_code())},
+                    {"error", status.error_message()}});
   }
   return delivered;
 }

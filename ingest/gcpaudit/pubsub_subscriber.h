@@ -140,6 +140,8 @@ class PubSubSubscriber {
   absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(mu_);
   Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
 
+  int failed_streams_ = 0;  // in a row; the pull thread's own
+
   std::thread pull_thread_;
   std::thread send_thread_;
 };

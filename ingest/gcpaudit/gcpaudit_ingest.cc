@@ -1,0 +1,125 @@
+#include "ingest/gcpaudit/gcpaudit_ingest.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/file_util.h"
+#include "core/google_auth.h"
+#include "core/google_grpc_credentials.h"
+#include "core/log.h"
+#include "ingest/rules/default_rules.h"
+#include "ingest/rules/rules_loader.h"
+
+namespace corral::ingest::gcpaudit {
+namespace {
+
+constexpr char kPubSubScope[] = "https://www.googleapis.com/auth/pubsub";
+
+// StreamingPull responses carry many messages of up to 10 MB each; gRPC's
+// default 4 MB receive limit would break the stream on the first big batch.
+constexpr int kMaxReceiveBytes = 64 << 20;
+
+absl::StatusOr<std::shared_ptr<const rules::RuleSet>> LoadEntryRules(
+    const GcpAuditConfig& config) {
+  rules::LoadResult loaded =
+      config.rules_files.empty()
+          ? rules::LoadRules({{rules::kDefaultRulesName,
+                               std::string(rules::DefaultRulesText())}})
+          : rules::LoadRulesFiles(config.rules_files);
+  if (!loaded.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.path, ": rules do not load:\n  ",
+                     absl::StrJoin(loaded.errors, "\n  ")));
+  }
+  for (const std::string& warning : loaded.warnings) {
+    core::LogWarn("rules",
+                  {{"subscription", config.name}, {"warning", warning}});
+  }
+  return loaded.rules;
+}
+
+}  // namespace
+
+GcpAuditIngest::GcpAuditIngest(GcpAuditConfig config,
+                               std::shared_ptr<const rules::RuleSet> rules)
+    : config_(std::move(config)), rules_(std::move(rules)) {}
+
+absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
+    GcpAuditConfig config, core::Intake* intake, RejectedMessageSink rejected,
+    core::MetricsRegistry* metrics, const std::string& default_hostname) {
+  absl::StatusOr<std::shared_ptr<const rules::RuleSet>> rules =
+      LoadEntryRules(config);
+  if (!rules.ok()) return rules.status();
+  std::unique_ptr<GcpAuditIngest> ingest(
+      new GcpAuditIngest(std::move(config), *std::move(rules)));
+  const GcpAuditConfig& c = ingest->config_;
+
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (c.plaintext) {
+    credentials = grpc::InsecureChannelCredentials();
+    ingest->credentials_ = "none (emulator)";
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    if (!c.ca_file.empty()) {
+      absl::StatusOr<std::string> ca = core::ReadFileToString(c.ca_file);
+      if (!ca.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(c.path, ".tls.ca_file: cannot read ", c.ca_file, ": ",
+                         ca.status().message()));
+      }
+      ssl.pem_root_certs = *std::move(ca);
+    }
+    core::GoogleAuthOptions auth;
+    auth.credentials_file = c.credentials_file;
+    auth.scopes = {kPubSubScope};
+    absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> tokens =
+        core::MakeGoogleTokenSource(auth);
+    if (!tokens.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.path, ".credentials_file: ", tokens.status().message()));
+    }
+    ingest->credentials_ = (*tokens)->Describe();
+    credentials = grpc::CompositeChannelCredentials(
+        grpc::SslCredentials(ssl),
+        core::GoogleCallCredentials(
+            std::shared_ptr<core::GoogleTokenSource>(*std::move(tokens))));
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  args.SetUserAgentPrefix("corral/" CORRAL_VERSION);
+
+  AuditMessageHandlerOptions handler;
+  handler.subscription_name = c.name;
+  handler.rules = ingest->rules_;
+  handler.rule_matching = c.rule_matching;
+  handler.hostname = c.hostname.empty() ? default_hostname : c.hostname;
+  handler.dedup_window = c.dedup_window;
+  ingest->handler_ = std::make_unique<AuditMessageHandler>(
+      std::move(handler), intake, std::move(rejected), metrics,
+      core::Clock::Real());
+
+  PubSubSubscriberOptions subscriber;
+  subscriber.name = c.name;
+  subscriber.subscription = c.subscription;
+  subscriber.channel = grpc::CreateCustomChannel(c.endpoint, credentials, args);
+  subscriber.max_outstanding_messages = c.max_outstanding_messages;
+  subscriber.max_outstanding_bytes =
+      static_cast<int64_t>(c.max_outstanding_bytes);
+  subscriber.ack_deadline = c.ack_deadline;
+  AuditMessageHandler* h = ingest->handler_.get();
+  ingest->subscriber_ = std::make_unique<PubSubSubscriber>(
+      std::move(subscriber),
+      [h](absl::string_view message_id, absl::string_view data,
+          PubSubSubscriber::Done done) {
+        h->Handle(message_id, data, std::move(done));
+      },
+      metrics);
+  return ingest;
+}
+
+void GcpAuditIngest::Start() { subscriber_->Start(); }
+
+void GcpAuditIngest::Stop(absl::Duration grace) { subscriber_->Stop(grace); }
+
+}  // namespace corral::ingest::gcpaudit
