@@ -116,24 +116,24 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
     std::move(done)(refused);
     return;
   }
-  auto shared = std::make_shared<core::Alert>(alert);
-  spool_->Append(std::move(alert),
-                 [this, shared, matches, done = std::move(done)](
-                     absl::StatusOr<uint64_t> seq) mutable {
-                   if (seq.ok()) {
-                     shared->seq = *seq;
-                     Route(std::move(shared), *matches);
-                   } else {
-                     for (size_t i = 0; i < queues_.size(); ++i) {
-                       if ((*matches)[i]) queues_[i]->CancelReservation();
-                     }
-                   }
-                   {
-                     absl::MutexLock lock(&mu_);
-                     --appending_;
-                   }
-                   std::move(done)(std::move(seq));
-                 });
+  auto shared = std::make_shared<core::Alert>(std::move(alert));
+  // Append encodes the alert before it returns; the seq is set once durable.
+  spool_->Append(*shared, [this, shared, matches, done = std::move(done)](
+                              absl::StatusOr<uint64_t> seq) mutable {
+    if (seq.ok()) {
+      shared->seq = *seq;
+      Route(std::move(shared), *matches);
+    } else {
+      for (size_t i = 0; i < queues_.size(); ++i) {
+        if ((*matches)[i]) queues_[i]->CancelReservation();
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      --appending_;
+    }
+    std::move(done)(std::move(seq));
+  });
 }
 
 void Router::Route(core::AlertPtr alert, const std::vector<bool>& matches) {

@@ -386,7 +386,7 @@ void Spool::UpdateGauges() {
   m_.segments->Set(static_cast<double>(segments_.size()));
 }
 
-void Spool::Append(core::Alert alert, Durable durable) {
+void Spool::Append(const core::Alert& alert, Durable durable) {
   std::string payload = fmt::EncodeAlertPayload(alert);
   absl::Status refusal;
   if (payload.size() > fmt::kMaxRecordPayload) {
