@@ -130,6 +130,16 @@ void PubSubSubscriber::Start() {
     NameThread(absl::StrCat("pubsub:", options_.name));
     SendLoop();
   });
+  const int handlers =
+      options_.handler_threads > 0
+          ? options_.handler_threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < handlers; ++i) {
+    handler_threads_.emplace_back([this] {
+      NameThread(absl::StrCat("pubsub:", options_.name));
+      HandleLoop();
+    });
+  }
 }
 
 void PubSubSubscriber::Stop(absl::Duration grace) {
@@ -149,6 +159,7 @@ void PubSubSubscriber::Stop(absl::Duration grace) {
   }
   pull_thread_.join();
   send_thread_.join();
+  for (std::thread& t : handler_threads_) t.join();
   FlushUnary(std::max(deadline, absl::Now() + absl::Seconds(1)));
 }
 
@@ -261,8 +272,7 @@ bool PubSubSubscriber::RunStream() {
   return delivered;
 }
 
-void PubSubSubscriber::OnReceived(
-    const pubsub::StreamingPullResponse& response) {
+void PubSubSubscriber::OnReceived(pubsub::StreamingPullResponse& response) {
   // Lease everything first, so that deadlines are extended even for messages
   // that wait here for flow control.
   {
@@ -273,30 +283,51 @@ void PubSubSubscriber::OnReceived(
     }
     in_flight_gauge_->Set(static_cast<double>(leases_.size()));
   }
-  for (const pubsub::ReceivedMessage& m : response.received_messages()) {
+  for (pubsub::ReceivedMessage& m : *response.mutable_received_messages()) {
     received_->Inc();
+    absl::MutexLock lock(&mu_);
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || handling_ == 0 ||
+             (handling_ < options_.max_outstanding_messages &&
+              handling_bytes_ < options_.max_outstanding_bytes);
+    };
+    mu_.Await(absl::Condition(&room));
+    auto lease = leases_.find(m.ack_id());
+    if (lease == leases_.end() || lease->second.handling) {
+      continue;  // the same ack id twice in a response
+    }
+    if (stopping_) {
+      // Shutting down: let another subscriber (or the next run) have it.
+      pending_nacks_.push_back(m.ack_id());
+      leases_.erase(lease);
+      continue;
+    }
+    lease->second.handling = true;
+    ++handling_;
+    handling_bytes_ += lease->second.bytes;
+    work_.push_back(Work{std::move(*m.mutable_ack_id()),
+                         std::move(*m.mutable_message()->mutable_message_id()),
+                         std::move(*m.mutable_message()->mutable_data())});
+  }
+}
+
+void PubSubSubscriber::HandleLoop() {
+  while (true) {
+    Work work;
     {
       absl::MutexLock lock(&mu_);
-      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || handling_ == 0 ||
-               (handling_ < options_.max_outstanding_messages &&
-                handling_bytes_ < options_.max_outstanding_bytes);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || !work_.empty();
       };
-      mu_.Await(absl::Condition(&room));
-      auto lease = leases_.find(m.ack_id());
-      if (lease == leases_.end()) continue;  // duplicate ack id in a response
-      if (stopping_) {
-        // Shutting down: let another subscriber (or the next run) have it.
-        pending_nacks_.push_back(m.ack_id());
-        leases_.erase(lease);
-        continue;
-      }
-      lease->second.handling = true;
-      ++handling_;
-      handling_bytes_ += lease->second.bytes;
+      mu_.Await(absl::Condition(&ready));
+      // Delivered work is finished even when closing: it takes microseconds,
+      // and its decision still reaches Pub/Sub by the unary flush.
+      if (work_.empty()) return;
+      work = std::move(work_.front());
+      work_.pop_front();
     }
-    handler_(m.message().message_id(), m.message().data(),
-             [this, ack_id = m.ack_id()](AckDecision decision) {
+    handler_(work.message_id, work.data,
+             [this, ack_id = std::move(work.ack_id)](AckDecision decision) {
                Decide(ack_id, decision);
              });
   }

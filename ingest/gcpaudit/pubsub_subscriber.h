@@ -2,6 +2,7 @@
 #define CORRAL_INGEST_GCPAUDIT_PUBSUB_SUBSCRIBER_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,6 +49,9 @@ struct PubSubSubscriberOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // An empty request this often keeps an idle stream from being cut.
   absl::Duration keepalive = absl::Seconds(30);
+  // Threads calling the handler (parsing and rules are CPU work); 0: one per
+  // core.
+  int handler_threads = 0;
 };
 
 // One Pub/Sub subscription, consumed with StreamingPull for as long as it
@@ -56,7 +60,8 @@ struct PubSubSubscriberOptions {
 //     closes streams routinely);
 //   - flow control: the limits are sent to Pub/Sub and also held here (the
 //     stream is not read while they are reached);
-//   - every message goes to the handler, whose decision is sent back as an ack
+//   - every message goes to the handler (on a pool of handler threads), whose
+//     decision is sent back as an ack
 //     or a nack (deadline 0); until then its ack deadline is extended, across
 //     stream restarts too;
 //   - acks waiting when a stream breaks go out on the next one.
@@ -93,11 +98,19 @@ class PubSubSubscriber {
     bool handling = false;  // handed to the handler (counts for flow control)
   };
 
+  // A delivered message waiting for a handler thread.
+  struct Work {
+    std::string ack_id;
+    std::string message_id;
+    std::string data;
+  };
+
   void PullLoop();
   void SendLoop();
+  void HandleLoop();
   // Runs one stream until it ends; true if it delivered anything.
   bool RunStream();
-  void OnReceived(const google::pubsub::v1::StreamingPullResponse& response);
+  void OnReceived(google::pubsub::v1::StreamingPullResponse& response);
   void Decide(const std::string& ack_id, AckDecision decision);
   // Writes `request` on the current stream; false when there is none or it
   // broke.
@@ -125,6 +138,8 @@ class PubSubSubscriber {
   // Flow control counts what the handler holds.
   int64_t handling_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t handling_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Waiting for a handler thread (counted in handling_).
+  std::deque<Work> work_ ABSL_GUARDED_BY(mu_);
   // Decided, not yet sent.
   std::vector<std::string> pending_acks_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> pending_nacks_ ABSL_GUARDED_BY(mu_);
@@ -144,6 +159,7 @@ class PubSubSubscriber {
 
   std::thread pull_thread_;
   std::thread send_thread_;
+  std::vector<std::thread> handler_threads_;
 };
 
 }  // namespace corral::ingest::gcpaudit
