@@ -85,7 +85,8 @@ BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
 App::App(core::Config config) : config_(std::move(config)) {}
 
 App::~App() {
-  for (auto& ingest : gcpaudit_) ingest->Stop(absl::ZeroDuration());
+  for (auto& ingest : gcpaudit_) ingest->BeginStop();
+  for (auto& ingest : gcpaudit_) ingest->Stop(absl::Now());
   if (http_server_) http_server_->Stop();
   if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
   if (router_) router_->Stop();
@@ -204,9 +205,8 @@ bool App::Shutdown() {
   // Pub/Sub first, while the intake still takes alerts: messages in flight
   // get spooled and acked rather than handed back.
   const absl::Time drain_deadline = absl::Now() + config_.listen.drain_timeout;
-  for (auto& ingest : gcpaudit_) {
-    ingest->Stop(std::max(absl::ZeroDuration(), drain_deadline - absl::Now()));
-  }
+  for (auto& ingest : gcpaudit_) ingest->BeginStop();
+  for (auto& ingest : gcpaudit_) ingest->Stop(drain_deadline);
   router_->StopIntake();
   const bool drained = router_->Drain(drain_deadline);
   uint64_t undelivered = 0;

@@ -120,6 +120,8 @@ absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
 
 void GcpAuditIngest::Start() { subscriber_->Start(); }
 
-void GcpAuditIngest::Stop(absl::Duration grace) { subscriber_->Stop(grace); }
+void GcpAuditIngest::BeginStop() { subscriber_->BeginStop(); }
+
+void GcpAuditIngest::Stop(absl::Time deadline) { subscriber_->Stop(deadline); }
 
 }  // namespace corral::ingest::gcpaudit

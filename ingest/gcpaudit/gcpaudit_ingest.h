@@ -28,10 +28,12 @@ class GcpAuditIngest {
       core::MetricsRegistry* metrics, const std::string& default_hostname);
 
   void Start();
-  // Stops pulling and gives messages in flight until `grace` to be spooled
-  // and acked (PubSubSubscriber::Stop). Call before the intake stops, so that
-  // they are acked rather than handed back.
-  void Stop(absl::Duration grace);
+  // Stops pulling at once (PubSubSubscriber::BeginStop).
+  void BeginStop();
+  // Gives messages in flight until `deadline` to be spooled and acked
+  // (PubSubSubscriber::Stop). Call before the intake stops, so that they are
+  // acked rather than handed back.
+  void Stop(absl::Time deadline);
 
   const GcpAuditConfig& config() const { return config_; }
   size_t rule_count() const { return rules_->rules().size(); }

@@ -116,7 +116,13 @@ PubSubSubscriber::PubSubSubscriber(PubSubSubscriberOptions options,
           ->With(labels);
 }
 
-PubSubSubscriber::~PubSubSubscriber() { Stop(absl::ZeroDuration()); }
+PubSubSubscriber::~PubSubSubscriber() { Stop(absl::Now()); }
+
+absl::Duration PubSubSubscriber::ExtendEvery() const {
+  return options_.extend_every > absl::ZeroDuration()
+             ? options_.extend_every
+             : options_.ack_deadline / 2;
+}
 
 void PubSubSubscriber::Start() {
   absl::MutexLock lock(&mu_);
@@ -142,20 +148,25 @@ void PubSubSubscriber::Start() {
   }
 }
 
-void PubSubSubscriber::Stop(absl::Duration grace) {
-  const absl::Time deadline = absl::Now() + grace;
+void PubSubSubscriber::BeginStop() {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || stopping_) return;
+  stopping_ = true;
+  if (context_ != nullptr) context_->TryCancel();
+}
+
+void PubSubSubscriber::Stop(absl::Time deadline) {
+  absl::MutexLock stop_lock(&stop_mu_);
+  BeginStop();
   {
     absl::MutexLock lock(&mu_);
     if (!started_ || closing_) return;
-    stopping_ = true;
-    // Every message handed to the handler decided, and the decisions sent.
+    // Every message handed to the handler decided.
     auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return handling_ == 0 &&
-             ((pending_acks_.empty() && pending_nacks_.empty()) || !stream_up_);
+      return handling_ == 0;
     };
     mu_.AwaitWithDeadline(absl::Condition(&settled), deadline);
     closing_ = true;
-    if (context_ != nullptr) context_->TryCancel();
   }
   pull_thread_.join();
   send_thread_.join();
@@ -243,7 +254,7 @@ bool PubSubSubscriber::RunStream() {
   {
     absl::MutexLock lock(&mu_);
     context_ = nullptr;
-    closing = closing_;
+    closing = closing_ || stopping_;
   }
   if (closing) return delivered;
   stream_ends_->With({options_.name, absl::StrCat(status.error_code())})->Inc();
@@ -316,13 +327,21 @@ void PubSubSubscriber::HandleLoop() {
     Work work;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return closing_ || !work_.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
-      // Delivered work is finished even when closing: it takes microseconds,
-      // and its decision still reaches Pub/Sub by the unary flush.
-      if (work_.empty()) return;
+      while (true) {
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return closing_ || !work_.empty();
+        };
+        mu_.Await(absl::Condition(&ready));
+        // Delivered work is finished even when closing: it takes
+        // microseconds, and its decision still reaches Pub/Sub by the unary
+        // flush.
+        if (work_.empty()) return;
+        if (stopping_ || absl::Now() >= paused_until_) break;
+        auto unpause = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_;
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&unpause), paused_until_);
+      }
       work = std::move(work_.front());
       work_.pop_front();
     }
@@ -343,8 +362,26 @@ void PubSubSubscriber::Decide(const std::string& ack_id, AckDecision decision) {
   }
   leases_.erase(lease);
   in_flight_gauge_->Set(static_cast<double>(leases_.size()));
-  (decision == AckDecision::kAck ? pending_acks_ : pending_nacks_)
-      .push_back(ack_id);
+  if (decision == AckDecision::kAck) {
+    pending_acks_.push_back(ack_id);
+    refusal_pause_ = absl::ZeroDuration();
+    return;
+  }
+  pending_nacks_.push_back(ack_id);
+  if (stopping_) return;
+  refusal_pause_ =
+      refusal_pause_ == absl::ZeroDuration()
+          ? options_.initial_refusal_pause
+          : std::min(refusal_pause_ * 2, options_.max_refusal_pause);
+  const absl::Time now = absl::Now();
+  paused_until_ = now + refusal_pause_;
+  if (now - refusal_logged_ >= absl::Seconds(10)) {
+    refusal_logged_ = now;
+    core::LogWarn(
+        "alerts refused; Pub/Sub messages handed back and pulling paused",
+        {{"subscription", options_.name},
+         {"pause", absl::FormatDuration(refusal_pause_)}});
+  }
 }
 
 bool PubSubSubscriber::WriteToStream(
@@ -354,14 +391,22 @@ bool PubSubSubscriber::WriteToStream(
 }
 
 void PubSubSubscriber::SendLoop() {
-  // Deadlines are extended at half their length: one lost extension still
-  // leaves time for the next.
-  const absl::Duration extend_every = options_.ack_deadline / 2;
+  const absl::Duration extend_every = ExtendEvery();
   absl::Time next_extension = absl::Now() + extend_every;
   absl::Time next_keepalive = absl::Now() + options_.keepalive;
   uint64_t generation_seen = 0;
-  absl::MutexLock lock(&mu_);
+  // Held except while writing (a write may block on flow control).
+  mu_.Lock();
   while (true) {
+    if (!stream_up_) {
+      // Nothing can be sent; extensions and keepalives wait for a stream
+      // (a new one extends every lease at once).
+      auto up = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || stream_up_;
+      };
+      mu_.Await(absl::Condition(&up));
+      if (closing_) break;
+    }
     auto work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closing_ || (stream_up_ &&
                           (!pending_acks_.empty() || !pending_nacks_.empty() ||
@@ -369,7 +414,7 @@ void PubSubSubscriber::SendLoop() {
     };
     mu_.AwaitWithDeadline(absl::Condition(&work),
                           std::min(next_extension, next_keepalive));
-    if (closing_) return;
+    if (closing_) break;
     if (!stream_up_) continue;
     const absl::Time now = absl::Now();
     const uint64_t generation = stream_generation_;
@@ -416,6 +461,7 @@ void PubSubSubscriber::SendLoop() {
       if (stream_generation_ == generation) stream_up_ = false;
     }
   }
+  mu_.Unlock();
 }
 
 void PubSubSubscriber::FlushUnary(absl::Time deadline) {

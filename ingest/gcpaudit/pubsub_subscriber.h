@@ -52,6 +52,15 @@ struct PubSubSubscriberOptions {
   // Threads calling the handler (parsing and rules are CPU work); 0: one per
   // core.
   int handler_threads = 0;
+  // How often deadlines of messages in flight are extended; 0: half the ack
+  // deadline (one lost extension still leaves time for the next).
+  absl::Duration extend_every = absl::ZeroDuration();
+  // After a nack (the intake refused: spool full, shutting down), handing out
+  // messages pauses, from this long doubling to max_refusal_pause, until an
+  // ack: Pub/Sub redelivers a nacked message at once, and handling it again
+  // right away would only be refused again, as fast as both sides can go.
+  absl::Duration initial_refusal_pause = absl::Milliseconds(100);
+  absl::Duration max_refusal_pause = absl::Seconds(10);
 };
 
 // One Pub/Sub subscription, consumed with StreamingPull for as long as it
@@ -78,11 +87,16 @@ class PubSubSubscriber {
   ~PubSubSubscriber();  // Stop(ZeroDuration()) if still running
 
   void Start();
-  // Stops taking messages (ones still arriving are nacked), waits until
-  // `grace` for the handler's decisions on messages in flight and for their
-  // acks to be sent, then closes the stream. Messages not acked by then come
-  // again from Pub/Sub after their deadline. Idempotent.
-  void Stop(absl::Duration grace);
+  // Stops taking messages: closes the stream (messages delivered but not yet
+  // handed to the handler are nacked) and opens no other. Returns at once, so
+  // that several subscribers can stop in parallel.
+  void BeginStop();
+  // BeginStop(), then waits until `deadline` for the handler's decisions on
+  // messages in flight, sends every decision with unary Acknowledge /
+  // ModifyAckDeadline calls (confirmed, unlike writes on a closing stream),
+  // and ends the threads. Messages decided later are not acked: Pub/Sub
+  // redelivers them after their deadline. Idempotent; thread-safe.
+  void Stop(absl::Time deadline);
 
   // Messages handed to the handler and not yet decided.
   int64_t in_flight() const;
@@ -118,6 +132,8 @@ class PubSubSubscriber {
   // Sends decisions no stream took, with unary calls (used at Stop).
   void FlushUnary(absl::Time deadline);
 
+  absl::Duration ExtendEvery() const;
+
   const PubSubSubscriberOptions options_;
   const std::string client_id_;  // random; lets Pub/Sub keep stream affinity
   Handler handler_;
@@ -138,6 +154,11 @@ class PubSubSubscriber {
   // Flow control counts what the handler holds.
   int64_t handling_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t handling_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Handing out messages pauses until then after a nack (see
+  // PubSubSubscriberOptions::initial_refusal_pause).
+  absl::Time paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration refusal_pause_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  absl::Time refusal_logged_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Waiting for a handler thread (counted in handling_).
   std::deque<Work> work_ ABSL_GUARDED_BY(mu_);
   // Decided, not yet sent.
@@ -156,6 +177,7 @@ class PubSubSubscriber {
   Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
 
   int failed_streams_ = 0;  // in a row; the pull thread's own
+  absl::Mutex stop_mu_;     // one Stop() at a time
 
   std::thread pull_thread_;
   std::thread send_thread_;
