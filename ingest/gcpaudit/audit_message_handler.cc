@@ -8,7 +8,7 @@ namespace corral::ingest::gcpaudit {
 
 // The alerts of one entry on their way into the spool.
 struct AuditMessageHandler::Flight {
-  std::string insert_id;
+  std::optional<uint64_t> key;
   std::string message_id;
   std::string data;  // kept only to dead-letter an alert the intake refuses
   Done done;
@@ -74,26 +74,36 @@ void AuditMessageHandler::Handle(absl::string_view message_id,
     Reject(message_id, entry.status().message(), data, std::move(done));
     return;
   }
-  const std::string& insert_id = entry->insert_id();
-  if (!BeginEntry(insert_id, done)) return;
+  const std::optional<uint64_t> key = DedupKey(*entry);
+  if (!BeginEntry(key, done)) return;
 
   std::vector<const rules::Rule*> matched =
       options_.rules->Evaluate(*entry, options_.rule_matching);
   if (matched.empty()) {
     unmatched_->Inc();
-    FinishEntry(insert_id, AckDecision::kAck, std::move(done));
+    FinishEntry(key, AckDecision::kAck, std::move(done));
     return;
   }
-  Submit(insert_id, matched, *entry, message_id, data, std::move(done));
+  Submit(key, matched, *entry, message_id, data, std::move(done));
 }
 
-void AuditMessageHandler::Submit(const std::string& insert_id,
+std::optional<uint64_t> AuditMessageHandler::DedupKey(
+    const LogEntryFields& entry) const {
+  if (entry.insert_id().empty() ||
+      options_.dedup_window <= absl::ZeroDuration()) {
+    return std::nullopt;
+  }
+  return absl::HashOf(entry.log_name(), absl::ToUnixNanos(entry.timestamp()),
+                      entry.insert_id());
+}
+
+void AuditMessageHandler::Submit(std::optional<uint64_t> key,
                                  const std::vector<const rules::Rule*>& matched,
                                  const LogEntryFields& entry,
                                  absl::string_view message_id,
                                  absl::string_view data, Done done) {
   auto flight = std::make_shared<Flight>();
-  flight->insert_id = insert_id;
+  flight->key = key;
   flight->message_id = std::string(message_id);
   flight->data = std::string(data);
   flight->done = std::move(done);
@@ -106,47 +116,44 @@ void AuditMessageHandler::Submit(const std::string& insert_id,
       it->second->Inc();
     }
     core::Alert alert = rules::BuildAlert(*rule, entry, options_.hostname);
-    intake_->Submit(
-        std::move(alert), [this, flight](absl::StatusOr<uint64_t> seq) {
-          bool last;
-          {
-            absl::MutexLock lock(&flight->mu);
-            if (!seq.ok()) {
-              if (seq.status().code() == absl::StatusCode::kInvalidArgument) {
-                flight->invalid = std::string(seq.status().message());
-              } else {
-                flight->refused = true;
-              }
-            }
-            last = --flight->remaining == 0;
-          }
-          if (!last) return;
-          // Every alert is answered: nothing else touches the flight now.
-          bool refused, invalid;
-          {
-            absl::MutexLock lock(&flight->mu);
-            refused = flight->refused;
-            invalid = !flight->invalid.empty();
-          }
-          if (refused) {
-            // Redelivery brings the whole entry back; alerts of it that were
-            // accepted may then be sent twice (at-least-once).
-            FinishEntry(flight->insert_id, AckDecision::kNack,
-                        std::move(flight->done));
-          } else if (invalid) {
-            // A rule built an alert the intake will never take (a defect in a
-            // rule's output, not in the entry): keep the entry, do not loop.
-            Reject(flight->message_id,
-                   absl::StrCat("alert refused: ", flight->invalid),
-                   flight->data, [this, flight](AckDecision decision) {
-                     FinishEntry(flight->insert_id, decision,
-                                 std::move(flight->done));
-                   });
+    intake_->Submit(std::move(alert), [this,
+                                       flight](absl::StatusOr<uint64_t> seq) {
+      bool last;
+      {
+        absl::MutexLock lock(&flight->mu);
+        if (!seq.ok()) {
+          if (seq.status().code() == absl::StatusCode::kInvalidArgument) {
+            flight->invalid = std::string(seq.status().message());
           } else {
-            FinishEntry(flight->insert_id, AckDecision::kAck,
-                        std::move(flight->done));
+            flight->refused = true;
           }
-        });
+        }
+        last = --flight->remaining == 0;
+      }
+      if (!last) return;
+      // Every alert is answered: nothing else touches the flight now.
+      bool refused, invalid;
+      {
+        absl::MutexLock lock(&flight->mu);
+        refused = flight->refused;
+        invalid = !flight->invalid.empty();
+      }
+      if (refused) {
+        // Redelivery brings the whole entry back; alerts of it that were
+        // accepted may then be sent twice (at-least-once).
+        FinishEntry(flight->key, AckDecision::kNack, std::move(flight->done));
+      } else if (invalid) {
+        // A rule built an alert the intake will never take (a defect in a
+        // rule's output, not in the entry): keep the entry, do not loop.
+        Reject(flight->message_id,
+               absl::StrCat("alert refused: ", flight->invalid), flight->data,
+               [this, flight](AckDecision decision) {
+                 FinishEntry(flight->key, decision, std::move(flight->done));
+               });
+      } else {
+        FinishEntry(flight->key, AckDecision::kAck, std::move(flight->done));
+      }
+    });
   }
 }
 
@@ -174,16 +181,13 @@ void AuditMessageHandler::Reject(absl::string_view message_id,
   std::move(done)(AckDecision::kAck);
 }
 
-bool AuditMessageHandler::BeginEntry(const std::string& insert_id, Done& done) {
-  if (insert_id.empty() || options_.dedup_window <= absl::ZeroDuration()) {
-    return true;
-  }
-  const uint64_t key = absl::HashOf(insert_id);
+bool AuditMessageHandler::BeginEntry(std::optional<uint64_t> key, Done& done) {
+  if (!key.has_value()) return true;
   {
     absl::MutexLock lock(&mu_);
     ForgetExpired(clock_->Now());
-    if (!seen_.contains(key)) {
-      auto [it, inserted] = in_flight_.try_emplace(key);
+    if (!seen_.contains(*key)) {
+      auto [it, inserted] = in_flight_.try_emplace(*key);
       if (inserted) return true;
       // The first delivery is still on its way: this one shares its fate.
       it->second.push_back(std::move(done));
@@ -195,24 +199,22 @@ bool AuditMessageHandler::BeginEntry(const std::string& insert_id, Done& done) {
   return false;
 }
 
-void AuditMessageHandler::FinishEntry(const std::string& insert_id,
+void AuditMessageHandler::FinishEntry(std::optional<uint64_t> key,
                                       AckDecision decision, Done done) {
   std::vector<Done> waiting;
-  if (!insert_id.empty() && options_.dedup_window > absl::ZeroDuration()) {
-    const uint64_t key = absl::HashOf(insert_id);
+  if (key.has_value()) {
     absl::MutexLock lock(&mu_);
-    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+    if (auto it = in_flight_.find(*key); it != in_flight_.end()) {
       waiting = std::move(it->second);
       in_flight_.erase(it);
     }
     if (decision == AckDecision::kAck) {
       const absl::Time forget_at = clock_->Now() + options_.dedup_window;
-      seen_.insert_or_assign(key, forget_at);
-      seen_order_.emplace_back(forget_at, key);
+      seen_.insert_or_assign(*key, forget_at);
+      seen_order_.emplace_back(forget_at, *key);
       while (seen_.size() > options_.dedup_capacity && !seen_order_.empty()) {
-        seen_.erase(seen_order_.front().second);
+        if (seen_.erase(seen_order_.front().second) > 0) dedup_evicted_->Inc();
         seen_order_.pop_front();
-        dedup_evicted_->Inc();
       }
     }
   }

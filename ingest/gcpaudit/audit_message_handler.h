@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,16 +71,20 @@ class AuditMessageHandler {
 
  private:
   struct Flight;
-  void Submit(const std::string& insert_id,
+  // The entry's identity for deduplication (logName, timestamp and insertId,
+  // hashed: Cloud Logging keeps the triple unique); nullopt when the entry
+  // has no insertId or deduplication is off.
+  std::optional<uint64_t> DedupKey(const LogEntryFields& entry) const;
+  void Submit(std::optional<uint64_t> key,
               const std::vector<const rules::Rule*>& matched,
               const LogEntryFields& entry, absl::string_view message_id,
               absl::string_view data, Done done);
-  // Starts handling `insert_id`; false (and `done` kept or answered) when it
-  // is a duplicate.
-  bool BeginEntry(const std::string& insert_id, Done& done);
-  // Ends handling `insert_id`: `done` and every duplicate waiting on it get
+  // Starts handling the entry with `key`; false (and `done` kept or
+  // answered) when it is a duplicate.
+  bool BeginEntry(std::optional<uint64_t> key, Done& done);
+  // Ends handling it: `done` and every duplicate waiting on it get
   // `decision`; an ack is remembered for the dedup window.
-  void FinishEntry(const std::string& insert_id, AckDecision decision,
+  void FinishEntry(std::optional<uint64_t> key, AckDecision decision,
                    Done done);
   void Reject(absl::string_view message_id, absl::string_view reason,
               absl::string_view data, Done done);
@@ -99,11 +104,11 @@ class AuditMessageHandler {
   absl::flat_hash_map<const rules::Rule*, core::Counter*> match_counters_;
 
   mutable absl::Mutex mu_;
-  // Handled insertIds, by hash (collisions are ~2^-64: cheaper than keeping
+  // Handled entries, by DedupKey (collisions are ~2^-64: cheaper than keeping
   // the strings), with when each is forgotten, in order.
   absl::flat_hash_map<uint64_t, absl::Time> seen_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<absl::Time, uint64_t>> seen_order_ ABSL_GUARDED_BY(mu_);
-  // insertIds being handled, with the duplicates that wait for them.
+  // Entries being handled, with the duplicates that wait for them.
   absl::flat_hash_map<uint64_t, std::vector<Done>> in_flight_
       ABSL_GUARDED_BY(mu_);
 };

@@ -162,6 +162,7 @@ struct LogEntryFields::Impl {
   json::value root;
   absl::Time timestamp;
   std::string insert_id;
+  std::string log_name;
   // Extracted values, by FieldId for the fixed fields and by pointer for
   // json.value (std::map: pointers into it stay valid).
   mutable std::array<std::optional<std::optional<std::string>>,
@@ -286,6 +287,10 @@ absl::StatusOr<LogEntryFields> LogEntryFields::Parse(absl::string_view text) {
       id != nullptr && id->is_string()) {
     impl->insert_id.assign(id->get_string().data(), id->get_string().size());
   }
+  if (const json::value* name = Find(root, {"logName"});
+      name != nullptr && name->is_string()) {
+    impl->log_name.assign(name->get_string().data(), name->get_string().size());
+  }
   impl->root = std::move(root);
   impl->timestamp = *time;
   return LogEntryFields(std::move(impl));
@@ -319,5 +324,7 @@ absl::Time LogEntryFields::timestamp() const { return impl_->timestamp; }
 const std::string& LogEntryFields::insert_id() const {
   return impl_->insert_id;
 }
+
+const std::string& LogEntryFields::log_name() const { return impl_->log_name; }
 
 }  // namespace corral::ingest::gcpaudit

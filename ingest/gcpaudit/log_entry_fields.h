@@ -92,8 +92,10 @@ class LogEntryFields {
 
   // The entry's `timestamp`.
   absl::Time timestamp() const;
-  // The entry's `insertId` ("" when absent); the key for deduplication.
+  // The entry's `insertId` ("" when absent) and `logName`: with the
+  // timestamp, what Cloud Logging keeps unique, so the key for deduplication.
   const std::string& insert_id() const;
+  const std::string& log_name() const;
 
  private:
   struct Impl;

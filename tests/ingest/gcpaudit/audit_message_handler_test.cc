@@ -204,6 +204,21 @@ TEST_F(AuditMessageHandlerTest, RedeliveryWithinTheWindowMakesNoSecondAlert) {
   EXPECT_EQ(handler->remembered(), 1u);
 }
 
+TEST_F(AuditMessageHandlerTest, SameInsertIdAtAnotherTimeIsAnotherEntry) {
+  // Cloud Logging keeps (logName, timestamp, insertId) unique, not insertId
+  // alone: an aggregated sink may carry two entries sharing an insertId.
+  fakes::RecordingIntake intake;
+  auto handler = Make(&intake);
+  const std::string entry = Entry("i1", "storage.buckets.delete");
+  std::string later = entry;
+  later.replace(later.find("10:00:00.5Z"), 11, "10:00:01.5Z");
+  EXPECT_EQ(Handle(*handler, entry), AckDecision::kAck);
+  EXPECT_EQ(Handle(*handler, later), AckDecision::kAck);
+  EXPECT_EQ(intake.submitted.size(), 2u);
+  EXPECT_EQ(Handle(*handler, later), AckDecision::kAck);
+  EXPECT_EQ(intake.submitted.size(), 2u);
+}
+
 TEST_F(AuditMessageHandlerTest, EntriesWithoutInsertIdAreNeverDeduplicated) {
   fakes::RecordingIntake intake;
   auto handler = Make(&intake);
