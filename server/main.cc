@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "ingest/rules/rules_cli.h"
@@ -151,6 +152,11 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds abseil with its debug deadlock detector on: every Mutex
+  // lock then updates a global lock graph. Lock order is a property of the
+  // code, checked by the tests (where the detector stays on), not something
+  // to pay for on every lock in production.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // `rules` takes its own arguments.
   if (argc >= 2 && std::string(argv[1]) == "rules") {
     return corral::ingest::rules::RunRulesCli(
