@@ -284,19 +284,18 @@ bool PubSubSubscriber::RunStream() {
 }
 
 void PubSubSubscriber::OnReceived(pubsub::StreamingPullResponse& response) {
+  received_->Inc(response.received_messages_size());
+  // One lock for the whole response (released only while flow control
+  // waits): handler threads wake once per batch, not once per message.
+  absl::MutexLock lock(&mu_);
   // Lease everything first, so that deadlines are extended even for messages
   // that wait here for flow control.
-  {
-    absl::MutexLock lock(&mu_);
-    for (const pubsub::ReceivedMessage& m : response.received_messages()) {
-      const int64_t bytes = static_cast<int64_t>(m.message().ByteSizeLong());
-      leases_.try_emplace(m.ack_id(), Lease{.bytes = bytes});
-    }
-    in_flight_gauge_->Set(static_cast<double>(leases_.size()));
+  for (const pubsub::ReceivedMessage& m : response.received_messages()) {
+    const int64_t bytes = static_cast<int64_t>(m.message().ByteSizeLong());
+    leases_.try_emplace(m.ack_id(), Lease{.bytes = bytes});
   }
+  in_flight_gauge_->Set(static_cast<double>(leases_.size()));
   for (pubsub::ReceivedMessage& m : *response.mutable_received_messages()) {
-    received_->Inc();
-    absl::MutexLock lock(&mu_);
     auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return stopping_ || handling_ == 0 ||
              (handling_ < options_.max_outstanding_messages &&
@@ -323,8 +322,12 @@ void PubSubSubscriber::OnReceived(pubsub::StreamingPullResponse& response) {
 }
 
 void PubSubSubscriber::HandleLoop() {
+  // Taken a few at a time: one lock per batch, and the other handler
+  // threads still get a share of a large response.
+  constexpr size_t kBatch = 16;
+  std::vector<Work> batch;
   while (true) {
-    Work work;
+    batch.clear();
     {
       absl::MutexLock lock(&mu_);
       while (true) {
@@ -342,13 +345,19 @@ void PubSubSubscriber::HandleLoop() {
         };
         mu_.AwaitWithDeadline(absl::Condition(&unpause), paused_until_);
       }
-      work = std::move(work_.front());
-      work_.pop_front();
+      // While refusals are being tried out, one message at a time.
+      const size_t take = refusal_pause_ > absl::ZeroDuration() ? 1 : kBatch;
+      while (!work_.empty() && batch.size() < take) {
+        batch.push_back(std::move(work_.front()));
+        work_.pop_front();
+      }
     }
-    handler_(work.message_id, work.data,
-             [this, ack_id = std::move(work.ack_id)](AckDecision decision) {
-               Decide(ack_id, decision);
-             });
+    for (Work& work : batch) {
+      handler_(work.message_id, work.data,
+               [this, ack_id = std::move(work.ack_id)](AckDecision decision) {
+                 Decide(ack_id, decision);
+               });
+    }
   }
 }
 
