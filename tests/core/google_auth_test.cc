@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_google_token.h"
 #include "tests/fakes/fake_http_server.h"
 #include "tests/fakes/test_certs.h"
@@ -43,23 +44,7 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 constexpr char kPubSubScope[] = "https://www.googleapis.com/auth/pubsub";
 constexpr char kCloudScope[] = "https://www.googleapis.com/auth/cloud-platform";
 
-// Time moves only when a test says so.
-class FakeClock : public Clock {
- public:
-  explicit FakeClock(absl::Time now) : now_(now) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
+using fakes::FakeClock;
 
 std::string MakeTempDir() {
   std::string tmpl = ::testing::TempDir() + "/corral_gauth_XXXXXX";

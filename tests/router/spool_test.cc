@@ -21,30 +21,14 @@
 #include "core/metrics.h"
 #include "gtest/gtest.h"
 #include "router/spool_format.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace corral::router {
 namespace {
 
 namespace fs = std::filesystem;
 
-class FakeClock : public core::Clock {
- public:
-  // Starts at the real time, so that segment mtimes (used after a reopen) are
-  // comparable with it.
-  FakeClock() : now_(absl::Now()) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_;
-};
+using fakes::FakeClock;
 
 // A fresh directory per test (and per call).
 std::string NewDir(const std::string& tag) {

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "outputs/webhook/webhook_config.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_http_server.h"
 #include "tests/fakes/test_certs.h"
 
@@ -32,18 +33,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class FakeClock : public core::Clock {
- public:
-  explicit FakeClock(absl::Time now) : now_(now) {}
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
+using fakes::FakeClock;
 
 core::AlertPtr MakeAlert(uint64_t seq) {
   auto alert = std::make_shared<core::Alert>();
