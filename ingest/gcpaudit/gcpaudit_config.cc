@@ -43,9 +43,10 @@ GcpAuditConfig ParseOne(core::ConfigMap m, const char* emulator_host) {
       m.Int("max_outstanding_messages", c.max_outstanding_messages, 1, 1000000);
   c.max_outstanding_bytes =
       m.Size("max_outstanding_bytes", c.max_outstanding_bytes);
-  if (c.max_outstanding_bytes < (1 << 20)) {
-    // Pub/Sub messages are up to 10 MB; a smaller budget could stall on one.
-    m.Error("max_outstanding_bytes", "must be at least 1MiB");
+  if (c.max_outstanding_bytes < (1 << 20) ||
+      c.max_outstanding_bytes > (uint64_t{16} << 30)) {
+    // Pub/Sub messages are up to 10 MB: a smaller budget could stall on one.
+    m.Error("max_outstanding_bytes", "must be between 1MiB and 16GiB");
   }
   c.ack_deadline = m.Duration("ack_deadline", c.ack_deadline);
   if (c.ack_deadline < absl::Seconds(10) ||

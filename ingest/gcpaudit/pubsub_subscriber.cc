@@ -39,6 +39,30 @@ void NameThread(absl::string_view name) {
   pthread_setname_np(pthread_self(), n.c_str());
 }
 
+// gRPC's name for a status code ("UNAVAILABLE"), for logs and metric labels.
+std::string CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  if (i >= 0 && i < static_cast<int>(std::size(kNames))) return kNames[i];
+  return absl::StrCat(i);
+}
+
 int DeadlineSeconds(absl::Duration d) {
   return static_cast<int>(absl::ToInt64Seconds(d));
 }
@@ -257,7 +281,8 @@ bool PubSubSubscriber::RunStream() {
     closing = closing_ || stopping_;
   }
   if (closing) return delivered;
-  stream_ends_->With({options_.name, absl::StrCat(status.error_code())})->Inc();
+  const std::string code = CodeName(status.error_code());
+  stream_ends_->With({options_.name, code})->Inc();
   const bool routine =
       delivered && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                     status.error_code() == grpc::StatusCode::OK);
@@ -267,7 +292,7 @@ bool PubSubSubscriber::RunStream() {
     // rebalances); reconnecting is the protocol.
     core::LogInfo("Pub/Sub stream ended; reconnecting",
                   {{"subscription", options_.name},
-                   {"code", absl::StrCat(status.error_code())},
+                   {"code", code},
                    {"error", status.error_message()}});
   } else {
     // Refused or unreachable again and again (no such subscription, no
@@ -277,7 +302,7 @@ bool PubSubSubscriber::RunStream() {
                    {{"subscription", options_.name},
                     {"pubsub", options_.subscription},
                     {"attempts", absl::StrCat(failed_streams_)},
-                    {"code", absl::StrCat(status.error_code())},
+                    {"code", code},
                     {"error", status.error_message()}});
   }
   return delivered;

@@ -178,6 +178,10 @@ TEST_F(PubSubSubscriberTest, WaitsQuietlyWhilePubSubIsDown) {
                      (after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
                      (after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
   EXPECT_LT(cpu, 0.25) << "CPU seconds used in one second of outage";
+  EXPECT_THAT(
+      metrics_.Render(),
+      ::testing::HasSubstr("corral_gcpaudit_stream_ends_total{"
+                           "subscription=\"audit\",code=\"UNAVAILABLE\"}"));
   // And it connects once Pub/Sub is back.
   ASSERT_TRUE(fake_.Start(port).ok());
   fake_.Publish(kTopic, "after the outage");
