@@ -10,6 +10,8 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ingest/gcpaudit/audit_message_handler.h"
+#include "ingest/rules/rules_loader.h"
 #include "tests/fakes/fake_pubsub.h"
 
 namespace corral::ingest::gcpaudit {
@@ -220,6 +222,76 @@ TEST_F(PubSubSubscriberTest, StopLeavesUndecidedMessagesForRedelivery) {
   EXPECT_EQ(fake_.Pending(kSubscription).size(), 1u);
   handler_.Release(AckDecision::kAck);  // too late: nothing is sent
   EXPECT_THAT(fake_.Acked(kSubscription), IsEmpty());
+}
+
+// An intake that keeps every alert's callback until the test answers it.
+class HeldIntake : public core::Intake {
+ public:
+  void Submit(core::Alert alert, core::IntakeDone done) override {
+    absl::MutexLock lock(&mu_);
+    alerts_.push_back(std::move(alert));
+    pending_.push_back(std::move(done));
+  }
+  void AnswerAll(uint64_t seq) {
+    std::vector<core::IntakeDone> now;
+    {
+      absl::MutexLock lock(&mu_);
+      now.swap(pending_);
+    }
+    for (auto& done : now) std::move(done)(seq);
+  }
+  size_t alerts() {
+    absl::MutexLock lock(&mu_);
+    return alerts_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<core::Alert> alerts_ ABSL_GUARDED_BY(mu_);
+  std::vector<core::IntakeDone> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(PubSubSubscriberTest,
+       ARealRedeliveryWhileTheFirstIsInFlightMakesOneAlert) {
+  // Deadlines of 100 ms and no extension: Pub/Sub redelivers the message
+  // while its alert is still on its way to the spool.
+  fake_.SetDeadlineScale(0.01);
+  rules::LoadResult loaded = rules::LoadRules({{"r.yaml", R"(
+- rule: Bucket deleted
+  desc: d
+  condition: gcp.methodName = storage.buckets.delete
+  output: bucket deleted
+  priority: WARNING
+  source: gcp_auditlog
+)"}});
+  ASSERT_TRUE(loaded.ok());
+  HeldIntake intake;
+  AuditMessageHandlerOptions handler_options;
+  handler_options.subscription_name = "audit";
+  handler_options.rules = loaded.rules;
+  AuditMessageHandler handler(handler_options, &intake, nullptr, &metrics_,
+                              core::Clock::Real());
+  PubSubSubscriberOptions options = Options();
+  options.extend_every = absl::Hours(1);
+  auto subscriber = std::make_unique<PubSubSubscriber>(
+      std::move(options),
+      [&handler](absl::string_view id, absl::string_view data,
+                 PubSubSubscriber::Done done) {
+        handler.Handle(id, data, std::move(done));
+      },
+      &metrics_);
+  subscriber->Start();
+  const std::string id = fake_.Publish(
+      kTopic,
+      R"({"insertId":"i1","logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity","timestamp":"2026-11-30T10:00:00Z","protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","serviceName":"storage.googleapis.com","methodName":"storage.buckets.delete"}})");
+  ASSERT_TRUE(fake_.WaitFor([&] { return fake_.Deliveries(id) >= 2; }, kWait));
+  EXPECT_EQ(intake.alerts(), 1u);
+  intake.AnswerAll(7);  // the alert is durable: both deliveries are acked
+  ASSERT_TRUE(fake_.WaitFor(
+      [&] { return fake_.Pending(kSubscription).empty(); }, kWait));
+  EXPECT_EQ(intake.alerts(), 1u);
+  EXPECT_THAT(fake_.Nacked(kSubscription), IsEmpty());
+  subscriber->Stop(absl::Now() + kWait);
 }
 
 }  // namespace
