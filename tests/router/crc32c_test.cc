@@ -49,5 +49,22 @@ TEST(Crc32cTest, ExtendEqualsWhole) {
   EXPECT_NE(Crc32c(data.substr(1)), whole);
 }
 
+TEST(Crc32cTest, HardwareAndPortableAgree) {
+  std::string data;
+  uint32_t x = 12345;
+  for (int i = 0; i < 4099; ++i) {
+    x = x * 1103515245 + 12345;
+    data.push_back(static_cast<char>(x >> 16));
+  }
+  // Every length and alignment around the eight-byte steps.
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t n = 0; n + start <= data.size(); n += (n < 40 ? 1 : 511)) {
+      EXPECT_EQ(Crc32cExtend(7, data.data() + start, n),
+                Crc32cExtendPortable(7, data.data() + start, n))
+          << start << "+" << n;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace corral::router
