@@ -1,5 +1,6 @@
 #include "outputs/file/file_output.h"
 #include "outputs/registry.h"
+#include "outputs/slack/slack_output.h"
 #include "outputs/stdout/stdout_output.h"
 #include "outputs/webhook/webhook_output.h"
 
@@ -10,6 +11,7 @@ void RegisterBuiltinOutputs(Registry& registry) {
   (void)registry.Register("stdout", &CreateStdoutOutput);
   (void)registry.Register("file", &CreateFileOutput);
   (void)registry.Register("webhook", &CreateWebhookOutput);
+  (void)registry.Register("slack", &CreateSlackOutput);
 }
 
 }  // namespace corral::outputs
