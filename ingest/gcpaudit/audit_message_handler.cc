@@ -116,44 +116,51 @@ void AuditMessageHandler::Submit(std::optional<uint64_t> key,
       it->second->Inc();
     }
     core::Alert alert = rules::BuildAlert(*rule, entry, options_.hostname);
-    intake_->Submit(std::move(alert), [this,
+    intake_->Submit(std::move(alert), [self = guard_.handle(),
                                        flight](absl::StatusOr<uint64_t> seq) {
-      bool last;
-      {
-        absl::MutexLock lock(&flight->mu);
-        if (!seq.ok()) {
-          if (seq.status().code() == absl::StatusCode::kInvalidArgument) {
-            flight->invalid = std::string(seq.status().message());
-          } else {
-            flight->refused = true;
-          }
-        }
-        last = --flight->remaining == 0;
-      }
-      if (!last) return;
-      // Every alert is answered: nothing else touches the flight now.
-      bool refused, invalid;
-      {
-        absl::MutexLock lock(&flight->mu);
-        refused = flight->refused;
-        invalid = !flight->invalid.empty();
-      }
-      if (refused) {
-        // Redelivery brings the whole entry back; alerts of it that were
-        // accepted may then be sent twice (at-least-once).
-        FinishEntry(flight->key, AckDecision::kNack, std::move(flight->done));
-      } else if (invalid) {
-        // A rule built an alert the intake will never take (a defect in a
-        // rule's output, not in the entry): keep the entry, do not loop.
-        Reject(flight->message_id,
-               absl::StrCat("alert refused: ", flight->invalid), flight->data,
-               [this, flight](AckDecision decision) {
-                 FinishEntry(flight->key, decision, std::move(flight->done));
-               });
-      } else {
-        FinishEntry(flight->key, AckDecision::kAck, std::move(flight->done));
-      }
+      self.Run([&](AuditMessageHandler& handler) {
+        handler.OnAlertAnswered(flight, std::move(seq));
+      });
     });
+  }
+}
+
+void AuditMessageHandler::OnAlertAnswered(std::shared_ptr<Flight> flight,
+                                          absl::StatusOr<uint64_t> seq) {
+  bool last;
+  {
+    absl::MutexLock lock(&flight->mu);
+    if (!seq.ok()) {
+      if (seq.status().code() == absl::StatusCode::kInvalidArgument) {
+        flight->invalid = std::string(seq.status().message());
+      } else {
+        flight->refused = true;
+      }
+    }
+    last = --flight->remaining == 0;
+  }
+  if (!last) return;
+  // Every alert is answered: nothing else touches the flight now.
+  bool refused, invalid;
+  {
+    absl::MutexLock lock(&flight->mu);
+    refused = flight->refused;
+    invalid = !flight->invalid.empty();
+  }
+  if (refused) {
+    // Redelivery brings the whole entry back; alerts of it that were
+    // accepted may then be sent twice (at-least-once).
+    FinishEntry(flight->key, AckDecision::kNack, std::move(flight->done));
+  } else if (invalid) {
+    // A rule built an alert the intake will never take (a defect in a rule's
+    // output, not in the entry): keep the entry, do not loop. Reject answers
+    // at once, within this call.
+    Reject(flight->message_id, absl::StrCat("alert refused: ", flight->invalid),
+           flight->data, [this, flight](AckDecision decision) {
+             FinishEntry(flight->key, decision, std::move(flight->done));
+           });
+  } else {
+    FinishEntry(flight->key, AckDecision::kAck, std::move(flight->done));
   }
 }
 

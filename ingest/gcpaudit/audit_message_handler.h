@@ -14,9 +14,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/callback_guard.h"
 #include "core/clock.h"
 #include "core/intake.h"
 #include "core/metrics.h"
@@ -79,6 +81,9 @@ class AuditMessageHandler {
               const std::vector<const rules::Rule*>& matched,
               const LogEntryFields& entry, absl::string_view message_id,
               absl::string_view data, Done done);
+  // One alert of `flight` answered by the intake; the last answer decides.
+  void OnAlertAnswered(std::shared_ptr<Flight> flight,
+                       absl::StatusOr<uint64_t> seq);
   // Starts handling the entry with `key`; false (and `done` kept or
   // answered) when it is a duplicate.
   bool BeginEntry(std::optional<uint64_t> key, Done& done);
@@ -111,6 +116,10 @@ class AuditMessageHandler {
   // Entries being handled, with the duplicates that wait for them.
   absl::flat_hash_map<uint64_t, std::vector<Done>> in_flight_
       ABSL_GUARDED_BY(mu_);
+  // The intake's answers reach this object only while it lives; an answer
+  // after that is dropped (its message comes again from Pub/Sub). Last
+  // member: closed first.
+  core::CallbackGuard<AuditMessageHandler> guard_{this};
 };
 
 }  // namespace corral::ingest::gcpaudit

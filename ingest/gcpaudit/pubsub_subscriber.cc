@@ -140,7 +140,10 @@ PubSubSubscriber::PubSubSubscriber(PubSubSubscriberOptions options,
           ->With(labels);
 }
 
-PubSubSubscriber::~PubSubSubscriber() { Stop(absl::Now()); }
+PubSubSubscriber::~PubSubSubscriber() {
+  Stop(absl::Now());
+  guard_.Close();
+}
 
 absl::Duration PubSubSubscriber::ExtendEvery() const {
   return options_.extend_every > absl::ZeroDuration()
@@ -378,10 +381,12 @@ void PubSubSubscriber::HandleLoop() {
       }
     }
     for (Work& work : batch) {
-      handler_(work.message_id, work.data,
-               [this, ack_id = std::move(work.ack_id)](AckDecision decision) {
-                 Decide(ack_id, decision);
-               });
+      handler_(
+          work.message_id, work.data,
+          [self = guard_.handle(),
+           ack_id = std::move(work.ack_id)](AckDecision decision) {
+            self.Run([&](PubSubSubscriber& s) { s.Decide(ack_id, decision); });
+          });
     }
   }
 }

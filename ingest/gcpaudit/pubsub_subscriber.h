@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/callback_guard.h"
 #include "core/metrics.h"
 
 namespace grpc {
@@ -182,6 +183,10 @@ class PubSubSubscriber {
   std::thread pull_thread_;
   std::thread send_thread_;
   std::vector<std::thread> handler_threads_;
+  // Decisions reach this object only while it lives: an intake may answer
+  // after the subscriber is gone (the message then comes again from Pub/Sub).
+  // Last member: closed first.
+  core::CallbackGuard<PubSubSubscriber> guard_{this};
 };
 
 }  // namespace corral::ingest::gcpaudit

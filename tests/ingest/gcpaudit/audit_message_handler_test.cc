@@ -283,6 +283,18 @@ TEST_F(AuditMessageHandlerTest, AlertTheIntakeCallsInvalidIsDeadLettered) {
   EXPECT_THAT(rejected_[0].reason, HasSubstr("missing rule"));
 }
 
+TEST_F(AuditMessageHandlerTest, AnAnswerAfterTheHandlerIsGoneIsDropped) {
+  HeldIntake intake;
+  auto handler = Make(&intake);
+  auto decision = std::make_shared<std::optional<AckDecision>>();
+  handler->Handle("m1", Entry("i1", "storage.buckets.delete"),
+                  [decision](AckDecision d) { *decision = d; });
+  ASSERT_EQ(intake.pending.size(), 1u);
+  handler.reset();
+  intake.AnswerAll(uint64_t{7});  // must not touch the destroyed handler
+  EXPECT_FALSE(decision->has_value());
+}
+
 TEST_F(AuditMessageHandlerTest, DedupMemoryIsBounded) {
   fakes::RecordingIntake intake;
   auto handler = Make(&intake, rules::RuleMatching::kFirst, /*capacity=*/3);

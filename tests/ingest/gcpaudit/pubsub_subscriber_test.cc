@@ -208,6 +208,17 @@ TEST_F(PubSubSubscriberTest, StopSendsDecisionsMadeDuringTheGrace) {
   EXPECT_EQ(subscriber->in_flight(), 0);
 }
 
+TEST_F(PubSubSubscriberTest, ADecisionAfterTheSubscriberIsGoneIsDropped) {
+  auto subscriber = Make(Options());
+  handler_.Hold(true);
+  subscriber->Start();
+  fake_.Publish(kTopic, "decided too late");
+  ASSERT_TRUE(fake_.WaitFor([&] { return handler_.held() == 1; }, kWait));
+  subscriber.reset();
+  handler_.Release(AckDecision::kAck);  // must not touch the destroyed object
+  EXPECT_THAT(fake_.Acked(kSubscription), IsEmpty());
+}
+
 TEST_F(PubSubSubscriberTest, StopLeavesUndecidedMessagesForRedelivery) {
   fake_.SetDeadlineScale(0.03);
   auto subscriber = Make(Options());
