@@ -20,6 +20,9 @@ namespace pubsub = ::google::pubsub::v1;
 // requests are split well below that.
 constexpr size_t kMaxIdsPerRequest = 2500;
 
+// How long the sender lets decisions gather before sending them.
+constexpr absl::Duration kAckLinger = absl::Milliseconds(5);
+
 // Streams that deliver nothing and end, in a row, before it is an error
 // worth an operator's attention rather than routine.
 constexpr int kFailuresBeforeError = 3;
@@ -453,6 +456,16 @@ void PubSubSubscriber::SendLoop() {
     };
     mu_.AwaitWithDeadline(absl::Condition(&work),
                           std::min(next_extension, next_keepalive));
+    if (closing_) break;
+    if (!stream_up_) continue;
+    // Decisions arrive one by one from the spool's callbacks; lingering a
+    // moment sends them as one request instead of waking for each (an ack a
+    // few milliseconds later is nothing against a deadline of seconds).
+    auto full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closing_ || stopping_ ||
+             pending_acks_.size() + pending_nacks_.size() >= kMaxIdsPerRequest;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&full), kAckLinger);
     if (closing_) break;
     if (!stream_up_) continue;
     const absl::Time now = absl::Now();
