@@ -1,3 +1,4 @@
+#include "outputs/chronicle/chronicle_output.h"
 #include "outputs/file/file_output.h"
 #include "outputs/registry.h"
 #include "outputs/slack/slack_output.h"
@@ -12,6 +13,7 @@ void RegisterBuiltinOutputs(Registry& registry) {
   (void)registry.Register("file", &CreateFileOutput);
   (void)registry.Register("webhook", &CreateWebhookOutput);
   (void)registry.Register("slack", &CreateSlackOutput);
+  (void)registry.Register("chronicle", &CreateChronicleOutput);
 }
 
 }  // namespace corral::outputs

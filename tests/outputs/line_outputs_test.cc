@@ -123,8 +123,8 @@ TEST(RegistryTest, RefusesUnknownTypesUnknownKeysAndMissingKeys) {
   auto unknown = registry.Create(Common("pigeon", YAML::Load("{type: pigeon}")),
                                  "c.yaml", OutputContext{});
   EXPECT_THAT(std::string(unknown.status().message()),
-              HasSubstr("unknown output type \"pigeon\" (known: file, slack, "
-                        "stdout, webhook)"));
+              HasSubstr("unknown output type \"pigeon\" (known: chronicle, file, "
+                        "slack, stdout, webhook)"));
 
   auto extra = registry.Create(
       Common("stdout", YAML::Load("{type: stdout, colour: red}")), "c.yaml",

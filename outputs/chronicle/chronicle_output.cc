@@ -1,0 +1,185 @@
+#include "outputs/chronicle/chronicle_output.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "outputs/chronicle/chronicle_payload.h"
+#include "outputs/http_classifier.h"
+
+namespace corral::outputs {
+namespace {
+
+// imported_ only outlives a batch when the queue gives up on it midway; this
+// keeps that from growing without bound.
+constexpr size_t kMaxImported = 100000;
+constexpr size_t kMaxMessageBytes = 300;
+
+std::string AlertKey(const core::Alert& alert) {
+  return absl::StrCat(alert.uuid, "/", alert.seq);
+}
+
+// "STATUS: message" from Google's {"error":{"code","message","status"}}, or ""
+// when the body is not one.
+std::string GoogleErrorMessage(absl::string_view body) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(
+      boost::json::string_view(body.data(), body.size()), ec);
+  if (ec || !v.is_object()) return "";
+  const boost::json::value* error = v.as_object().if_contains("error");
+  if (error == nullptr || !error->is_object()) return "";
+  const boost::json::object& e = error->as_object();
+  std::string out;
+  if (const auto* status = e.if_contains("status");
+      status != nullptr && status->is_string()) {
+    out = std::string(status->get_string());
+  }
+  if (const auto* message = e.if_contains("message");
+      message != nullptr && message->is_string()) {
+    std::string m(message->get_string());
+    if (m.size() > kMaxMessageBytes) m.resize(kMaxMessageBytes);
+    absl::StrAppend(&out, out.empty() ? "" : ": ", m);
+  }
+  return out;
+}
+
+}  // namespace
+
+SendResult ClassifyChronicleResponse(
+    const absl::StatusOr<core::HttpResponse>& response, absl::Time now) {
+  SendResult result = ClassifyHttp(response, now);
+  if (response.ok() && !result.delivered()) {
+    if (std::string google = GoogleErrorMessage(response->body);
+        !google.empty()) {
+      result.reason = absl::StrCat("HTTP ", response->status, ": ", google);
+    }
+    if (response->status == 401) {
+      result = SendResult::Retry(std::move(result.reason), 401);
+    } else if (response->status == 429) {
+      result.retry_after = std::max(result.retry_after, kChronicleMin429Wait);
+    }
+  }
+  if (!result.delivered())
+    result.reason = absl::StrCat("chronicle: ", result.reason);
+  return result;
+}
+
+ChronicleOutput::ChronicleOutput(ChronicleConfig config,
+                                 int64_t max_batch_items,
+                                 const OutputContext& context)
+    : config_(std::move(config)),
+      url_(ChronicleRequestUrl(config_)),
+      max_batch_items_(std::max<int64_t>(max_batch_items, 1)),
+      clock_(context.clock),
+      user_agent_(context.user_agent),
+      pool_(core::HttpClientTls{}, context.user_agent) {}
+
+absl::Status ChronicleOutput::Start() {
+  if (config_.api == ChronicleApi::kWebhook) return absl::OkStatus();
+  core::GoogleAuthOptions options;
+  options.credentials_file = config_.credentials_file;
+  options.scopes = {config_.api == ChronicleApi::kLegacy ? kLegacyIngestionScope
+                                                         : kChronicleScope};
+  options.user_agent = user_agent_;
+  options.clock = clock_;
+  absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> tokens =
+      core::MakeGoogleTokenSource(options);
+  if (!tokens.ok()) {
+    return absl::Status(
+        tokens.status().code(),
+        absl::StrCat("chronicle credentials: ", tokens.status().message()));
+  }
+  tokens_ = std::move(*tokens);
+  return absl::OkStatus();
+}
+
+SendResult ChronicleOutput::Post(std::string body, absl::Time deadline) {
+  core::HttpRequest request;
+  request.method = "POST";
+  request.url = url_;
+  request.headers.emplace_back("Content-Type", kChronicleContentType);
+  if (config_.api == ChronicleApi::kWebhook) {
+    request.headers.emplace_back("X-goog-api-key", config_.api_key);
+    request.headers.emplace_back("X-Webhook-Access-Key", config_.secret);
+  } else {
+    if (tokens_ == nullptr)
+      return SendResult::Retry("chronicle: output not started");
+    absl::StatusOr<std::string> token = tokens_->Token();
+    if (!token.ok()) {
+      // The token source's messages never hold the token or the key.
+      return SendResult::Retry(absl::StrCat("chronicle: access token from ",
+                                            tokens_->Describe(), ": ",
+                                            token.status().message()));
+    }
+    request.headers.emplace_back("Authorization",
+                                 absl::StrCat("Bearer ", *token));
+  }
+  const absl::Duration left = deadline - clock_->Now();
+  if (left <= absl::ZeroDuration()) {
+    return SendResult::Retry(
+        "chronicle: deadline passed before the request was sent");
+  }
+  request.timeout = std::min(config_.timeout, left);
+  request.connect_timeout = std::min(config_.connect_timeout, request.timeout);
+  request.body = std::move(body);
+  absl::StatusOr<core::HttpResponse> response = pool_.Acquire()->Send(request);
+  return ClassifyChronicleResponse(response, clock_->Now());
+}
+
+SendResult ChronicleOutput::Send(std::span<const core::AlertPtr> batch,
+                                 absl::Time deadline) {
+  std::vector<core::AlertPtr> pending;
+  pending.reserve(batch.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (const core::AlertPtr& alert : batch) {
+      if (!imported_.contains(AlertKey(*alert))) pending.push_back(alert);
+    }
+  }
+  auto forget_batch = [&] {
+    absl::MutexLock lock(&mu_);
+    for (const core::AlertPtr& alert : batch) imported_.erase(AlertKey(*alert));
+  };
+  if (pending.empty()) {
+    forget_batch();
+    return SendResult::Delivered();
+  }
+
+  absl::StatusOr<std::vector<ChronicleRequest>> requests =
+      BuildChronicleRequests(config_, pending, clock_->Now(),
+                             config_.MaxRequestBytes());
+  if (!requests.ok()) {
+    forget_batch();
+    return SendResult::Permanent(std::string(requests.status().message()));
+  }
+  SendResult result = SendResult::Delivered();
+  for (ChronicleRequest& request : *requests) {
+    result = Post(std::move(request.body), deadline);
+    if (!result.delivered()) {
+      // After a Retry the queue sends the whole batch again: what went
+      // through is remembered and skipped then. A permanent failure ends it.
+      if (result.kind == SendResult::Kind::kPermanent) forget_batch();
+      return result;
+    }
+    if (requests->size() > 1) {
+      absl::MutexLock lock(&mu_);
+      if (imported_.size() >= kMaxImported) imported_.clear();
+      for (size_t i : request.alerts) imported_.insert(AlertKey(*pending[i]));
+    }
+  }
+  forget_batch();
+  return result;
+}
+
+std::unique_ptr<Output> CreateChronicleOutput(const core::OutputConfig& common,
+                                              core::ConfigMap& map,
+                                              const OutputContext& context) {
+  std::optional<ChronicleConfig> config = ParseChronicleConfig(map);
+  if (!config) return nullptr;
+  return std::make_unique<ChronicleOutput>(std::move(*config),
+                                           common.batch.max_items, context);
+}
+
+}  // namespace corral::outputs
