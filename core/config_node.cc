@@ -320,4 +320,22 @@ void ConfigMap::RejectUnknownKeys() {
   }
 }
 
+bool ConfigMap::CheckHttpUrl(absl::string_view key, absl::string_view url) {
+  const std::string lower = absl::AsciiStrToLower(url);
+  size_t scheme_len = 0;
+  if (absl::StartsWith(lower, "http://")) scheme_len = 7;
+  if (absl::StartsWith(lower, "https://")) scheme_len = 8;
+  if (scheme_len == 0) {
+    Error(key, "must start with http:// or https://");
+    return false;
+  }
+  if (url.size() == scheme_len ||
+      absl::string_view("/?#").find(url[scheme_len]) !=
+          absl::string_view::npos) {
+    Error(key, "has no host");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace corral::core

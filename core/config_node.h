@@ -92,6 +92,10 @@ class ConfigMap {
 
   // Records an error about `key` at its position.
   void Error(absl::string_view key, absl::string_view message);
+  // Records an error about `key` unless `url` is http(s)://HOST...; the value
+  // is never echoed (webhook URLs hold their secret in the path). Returns
+  // whether it is.
+  bool CheckHttpUrl(absl::string_view key, absl::string_view url);
   // Records "unknown key" for every key not read or passed as known.
   void RejectUnknownKeys();
 

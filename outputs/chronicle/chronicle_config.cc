@@ -22,27 +22,6 @@ bool IsPathSegment(absl::string_view s) {
   return !s.empty();
 }
 
-// Records an error unless `url` is http(s)://HOST...; the value is never
-// echoed, it may hold a secret.
-bool CheckHttpUrl(core::ConfigMap& map, absl::string_view key,
-                  absl::string_view url) {
-  const std::string lower = absl::AsciiStrToLower(url);
-  size_t scheme_len = 0;
-  if (absl::StartsWith(lower, "http://")) scheme_len = 7;
-  if (absl::StartsWith(lower, "https://")) scheme_len = 8;
-  if (scheme_len == 0) {
-    map.Error(key, "must start with http:// or https://");
-    return false;
-  }
-  if (url.size() == scheme_len ||
-      absl::string_view("/?#").find(url[scheme_len]) !=
-          absl::string_view::npos) {
-    map.Error(key, "has no host");
-    return false;
-  }
-  return true;
-}
-
 std::string ApiName(ChronicleApi api) {
   switch (api) {
     case ChronicleApi::kChronicle:
@@ -131,7 +110,7 @@ std::optional<ChronicleConfig> ParseChronicleConfig(core::ConfigMap& map) {
     case ChronicleApi::kWebhook:
       config.feed_url = map.RequiredString("feed_url");
       if (!config.feed_url.empty())
-        CheckHttpUrl(map, "feed_url", config.feed_url);
+        map.CheckHttpUrl("feed_url", config.feed_url);
       config.api_key = map.RequiredString("api_key");
       config.secret = map.RequiredString("secret");
       for (absl::string_view key : {"api_key", "secret"}) {
@@ -149,7 +128,7 @@ std::optional<ChronicleConfig> ParseChronicleConfig(core::ConfigMap& map) {
     config.credentials_file = map.String("credentials_file");
     std::string endpoint = map.String("endpoint");
     if (!endpoint.empty()) {
-      if (CheckHttpUrl(map, "endpoint", endpoint)) {
+      if (map.CheckHttpUrl("endpoint", endpoint)) {
         config.endpoint = std::string(absl::StripSuffix(endpoint, "/"));
       }
     } else if (config.api == ChronicleApi::kChronicle) {

@@ -97,18 +97,7 @@ std::optional<SlackConfig> ParseSlackConfig(core::ConfigMap& map) {
 
   config.webhook_url = map.RequiredString("webhook_url");
   if (!config.webhook_url.empty()) {
-    const std::string lower = absl::AsciiStrToLower(config.webhook_url);
-    size_t scheme_len = 0;
-    if (absl::StartsWith(lower, "http://")) scheme_len = 7;
-    if (absl::StartsWith(lower, "https://")) scheme_len = 8;
-    if (scheme_len == 0) {
-      // The value is not echoed: its path is the webhook's secret.
-      map.Error("webhook_url", "must start with http:// or https://");
-    } else if (config.webhook_url.size() == scheme_len ||
-               absl::string_view("/?#").find(config.webhook_url[scheme_len]) !=
-                   absl::string_view::npos) {
-      map.Error("webhook_url", "has no host");
-    }
+    map.CheckHttpUrl("webhook_url", config.webhook_url);
   }
 
   config.channel = map.String("channel");

@@ -34,20 +34,7 @@ std::optional<WebhookConfig> ParseWebhookConfig(core::ConfigMap& map) {
   WebhookConfig config;
 
   config.url = map.RequiredString("url");
-  if (!config.url.empty()) {
-    const std::string lower = absl::AsciiStrToLower(config.url);
-    size_t scheme_len = 0;
-    if (absl::StartsWith(lower, "http://")) scheme_len = 7;
-    if (absl::StartsWith(lower, "https://")) scheme_len = 8;
-    if (scheme_len == 0) {
-      // The value is not echoed: it may hold a secret.
-      map.Error("url", "must start with http:// or https://");
-    } else if (config.url.size() == scheme_len ||
-               absl::string_view("/?#").find(config.url[scheme_len]) !=
-                   absl::string_view::npos) {
-      map.Error("url", "has no host");
-    }
-  }
+  if (!config.url.empty()) map.CheckHttpUrl("url", config.url);
 
   const std::string method =
       absl::AsciiStrToUpper(map.String("method", "POST"));
