@@ -129,6 +129,38 @@ class GcpAuditE2eTest : public ::testing::Test {
     return ids;
   }
 
+  // Pub/Sub over TLS demanding tokens from a fake token endpoint, and corral
+  // started against it with a service-account key (one the endpoint refuses
+  // when `wrong_key`).
+  void StartWithGoogleAuth(bool wrong_key) {
+    const std::string dir = dir_ + "-certs";
+    std::filesystem::create_directories(dir);
+    absl::StatusOr<fakes::TestCerts> certs = fakes::GenerateTestCerts(dir);
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    tokens_ = std::make_unique<fakes::FakeGoogleTokenServer>();
+    ASSERT_TRUE(tokens_->Start().ok());
+    const std::string key = dir + "/sa.json";
+    ASSERT_TRUE((wrong_key ? tokens_->WriteServiceAccountKeyWithWrongKey(key)
+                           : tokens_->WriteServiceAccountKey(key))
+                    .ok());
+    pubsub_ = std::make_unique<fakes::FakePubSub>(fakes::FakeTlsOptions{
+        .cert_file = certs->server_cert, .key_file = certs->server_key});
+    ASSERT_TRUE(pubsub_->Start().ok());
+    ASSERT_TRUE(pubsub_->CreateTopic(kTopic).ok());
+    ASSERT_TRUE(pubsub_->CreateSubscription(kSubscription, kTopic).ok());
+    fakes::FakeGoogleTokenServer* tokens = tokens_.get();
+    pubsub_->RequireBearer([tokens](absl::string_view token) {
+      return tokens->IsValidToken(token);
+    });
+    ASSERT_TRUE(corral_
+                    ->StartWithConfig(Config(absl::StrCat(
+                        "      endpoint: ", pubsub_->address(), "\n",
+                        "      tls: {ca_file: ", certs->ca_cert, "}\n",
+                        "      credentials_file: ", key, "\n")))
+                    .ok())
+        << corral_->Stderr();
+  }
+
   std::map<std::string, std::string> EmulatorEnv() const {
     return {{"PUBSUB_EMULATOR_HOST", pubsub_->address()}};
   }
@@ -172,6 +204,8 @@ class GcpAuditE2eTest : public ::testing::Test {
   }
 
   fakes::FakeHttpServer receiver_;
+  // Declared before pubsub_, so that it outlives the fake's token check.
+  std::unique_ptr<fakes::FakeGoogleTokenServer> tokens_;
   std::unique_ptr<fakes::FakePubSub> pubsub_ =
       std::make_unique<fakes::FakePubSub>();
   std::string dir_;
@@ -337,29 +371,8 @@ TEST_F(GcpAuditE2eTest, SigkillWithMessagesInFlightLosesNoAlert) {
 }
 
 TEST_F(GcpAuditE2eTest, ServiceAccountTokenOverTlsIsCheckedByPubSub) {
-  std::filesystem::create_directories(dir_ + "-certs");
-  auto certs = fakes::GenerateTestCerts(dir_ + "-certs");
-  ASSERT_TRUE(certs.ok()) << certs.status();
-  fakes::FakeGoogleTokenServer tokens;
-  ASSERT_TRUE(tokens.Start().ok());
-  const std::string key = dir_ + "-certs/sa.json";
-  ASSERT_TRUE(tokens.WriteServiceAccountKey(key).ok());
-
-  pubsub_ = std::make_unique<fakes::FakePubSub>(fakes::FakeTlsOptions{
-      .cert_file = certs->server_cert, .key_file = certs->server_key});
-  ASSERT_TRUE(pubsub_->Start().ok());
-  ASSERT_TRUE(pubsub_->CreateTopic(kTopic).ok());
-  ASSERT_TRUE(pubsub_->CreateSubscription(kSubscription, kTopic).ok());
-  pubsub_->RequireBearer(
-      [&](absl::string_view token) { return tokens.IsValidToken(token); });
-
-  ASSERT_TRUE(corral_
-                  ->StartWithConfig(Config(absl::StrCat(
-                      "      endpoint: ", pubsub_->address(), "\n",
-                      "      tls: {ca_file: ", certs->ca_cert, "}\n",
-                      "      credentials_file: ", key, "\n")))
-                  .ok())
-      << corral_->Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartWithGoogleAuth(/*wrong_key=*/false));
+  fakes::FakeGoogleTokenServer& tokens = *tokens_;
   pubsub_->Publish(kTopic, VmCreated("tls-1"));
   ASSERT_TRUE(pubsub_->WaitForAcked(kSubscription, 1, kWait))
       << tokens.LastRejection() << " rejected=" << tokens.Rejected()
@@ -378,27 +391,7 @@ TEST_F(GcpAuditE2eTest, ServiceAccountTokenOverTlsIsCheckedByPubSub) {
 }
 
 TEST_F(GcpAuditE2eTest, AKeyGoogleRefusesIsReportedAndNothingIsAcked) {
-  std::filesystem::create_directories(dir_ + "-certs");
-  auto certs = fakes::GenerateTestCerts(dir_ + "-certs");
-  ASSERT_TRUE(certs.ok()) << certs.status();
-  fakes::FakeGoogleTokenServer tokens;
-  ASSERT_TRUE(tokens.Start().ok());
-  const std::string key = dir_ + "-certs/wrong.json";
-  ASSERT_TRUE(tokens.WriteServiceAccountKeyWithWrongKey(key).ok());
-  pubsub_ = std::make_unique<fakes::FakePubSub>(fakes::FakeTlsOptions{
-      .cert_file = certs->server_cert, .key_file = certs->server_key});
-  ASSERT_TRUE(pubsub_->Start().ok());
-  ASSERT_TRUE(pubsub_->CreateTopic(kTopic).ok());
-  ASSERT_TRUE(pubsub_->CreateSubscription(kSubscription, kTopic).ok());
-  pubsub_->RequireBearer(
-      [&](absl::string_view token) { return tokens.IsValidToken(token); });
-  ASSERT_TRUE(corral_
-                  ->StartWithConfig(Config(absl::StrCat(
-                      "      endpoint: ", pubsub_->address(), "\n",
-                      "      tls: {ca_file: ", certs->ca_cert, "}\n",
-                      "      credentials_file: ", key, "\n")))
-                  .ok())
-      << corral_->Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartWithGoogleAuth(/*wrong_key=*/true));
   pubsub_->Publish(kTopic, VmCreated("refused-1"));
   // After a few refused attempts it is an error naming Google's reason.
   const std::string error =
