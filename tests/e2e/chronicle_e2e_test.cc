@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,10 +35,7 @@ constexpr absl::Duration kWait = absl::Seconds(15);
 constexpr char kInstance[] = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return core::ReadFileToString(path).value_or("");
 }
 
 std::string AlertJson(absl::string_view marker) {

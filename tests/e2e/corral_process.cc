@@ -10,9 +10,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/file_util.h"
+#include "core/http_client.h"
 
 extern char** environ;
 
@@ -166,5 +169,37 @@ std::string CorralProcess::HttpUrl(absl::string_view path) const {
 
 std::string CorralProcess::Stdout() const { return ReadAll(dir_ + "/stdout"); }
 std::string CorralProcess::Stderr() const { return ReadAll(dir_ + "/stderr"); }
+
+std::string CorralProcess::Metrics() const {
+  core::HttpClient client(core::HttpClientTls{}, "corral-e2e");
+  core::HttpRequest request;
+  request.method = "GET";
+  request.url = HttpUrl("/metrics");
+  absl::StatusOr<core::HttpResponse> response = client.Send(request);
+  return response.ok() ? response->body : "";
+}
+
+bool CorralProcess::WaitForMetric(absl::string_view line,
+                                  absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (absl::StrContains(Metrics(), line)) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+std::vector<boost::json::object> CorralProcess::DeadLetters() const {
+  std::vector<boost::json::object> out;
+  absl::StatusOr<std::string> text =
+      core::ReadFileToString(dir_ + "/data/dead-letter.jsonl");
+  if (!text.ok()) return out;
+  std::istringstream lines(*text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    out.push_back(boost::json::parse(line).as_object());
+  }
+  return out;
+}
 
 }  // namespace corral::e2e

@@ -3,12 +3,14 @@
 
 #include <sys/types.h>
 
+#include <boost/json.hpp>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace corral::e2e {
@@ -42,6 +44,14 @@ class CorralProcess {
   void Signal(int signal);
   // Runs to completion (for one-shot commands); returns the exit code.
   absl::StatusOr<int> Wait(absl::Duration timeout);
+
+  // GET /metrics (empty when it fails).
+  std::string Metrics() const;
+  // Polls /metrics until it contains `line`; false if `timeout` passes first.
+  bool WaitForMetric(absl::string_view line, absl::Duration timeout) const;
+  // The lines of data/dead-letter.jsonl under dir() (the spool dir the e2e
+  // configs use), parsed.
+  std::vector<boost::json::object> DeadLetters() const;
 
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "core/file_util.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,10 +35,7 @@ constexpr char kTopic[] = "projects/test-project/topics/audit";
 constexpr char kSubscription[] = "projects/test-project/subscriptions/corral";
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return core::ReadFileToString(path).value_or("");
 }
 
 std::string Fixture(const std::string& name) {
@@ -186,23 +184,6 @@ class GcpAuditE2eTest : public ::testing::Test {
     return rules;
   }
 
-  std::string Metrics() {
-    core::HttpRequest request;
-    request.method = "GET";
-    request.url = corral_->HttpUrl("/metrics");
-    absl::StatusOr<core::HttpResponse> r = client_.Send(request);
-    return r.ok() ? r->body : "";
-  }
-  // Polls /metrics until it contains `line` (bounded).
-  bool WaitForMetric(absl::string_view line) {
-    const absl::Time deadline = absl::Now() + kWait;
-    while (absl::Now() < deadline) {
-      if (absl::StrContains(Metrics(), line)) return true;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return false;
-  }
-
   fakes::FakeHttpServer receiver_;
   // Declared before pubsub_, so that it outlives the fake's token check.
   std::unique_ptr<fakes::FakeGoogleTokenServer> tokens_;
@@ -210,7 +191,6 @@ class GcpAuditE2eTest : public ::testing::Test {
       std::make_unique<fakes::FakePubSub>();
   std::string dir_;
   std::unique_ptr<CorralProcess> corral_;
-  core::HttpClient client_{core::HttpClientTls{}, "corral-e2e"};
 };
 
 TEST_F(GcpAuditE2eTest, SamplesBecomeAlertsAndEveryMessageIsAcked) {
@@ -253,9 +233,9 @@ TEST_F(GcpAuditE2eTest, SamplesBecomeAlertsAndEveryMessageIsAcked) {
   EXPECT_EQ(boost::json::value_to<std::string>(dead.at("data_base64")),
             "dGhpcyBpcyBub3QgYSBMb2dFbnRyeQ==");
 
-  EXPECT_TRUE(
-      WaitForMetric("corral_gcpaudit_acked_total{subscription=\"audit\"} 4"));
-  const std::string metrics = Metrics();
+  EXPECT_TRUE(corral_->WaitForMetric(
+      "corral_gcpaudit_acked_total{subscription=\"audit\"} 4", kWait));
+  const std::string metrics = corral_->Metrics();
   EXPECT_THAT(
       metrics,
       HasSubstr("corral_gcpaudit_received_total{subscription=\"audit\"} 4"));
@@ -285,8 +265,8 @@ TEST_F(GcpAuditE2eTest, ARedeliveredEntryMakesNoSecondAlert) {
   pubsub_->Publish(kTopic, VmCreated("other-2"));
   ASSERT_TRUE(pubsub_->WaitForAcked(kSubscription, 3, kWait));
   ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
-  EXPECT_TRUE(WaitForMetric(
-      "corral_gcpaudit_deduplicated_total{subscription=\"audit\"} 1"));
+  EXPECT_TRUE(corral_->WaitForMetric(
+      "corral_gcpaudit_deduplicated_total{subscription=\"audit\"} 1", kWait));
   EXPECT_EQ(receiver_.RequestCount(), 2u);
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
+#include "core/file_util.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -33,10 +34,7 @@ using ::testing::Not;
 constexpr absl::Duration kWait = absl::Seconds(15);
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return core::ReadFileToString(path).value_or("");
 }
 
 std::vector<std::string> FalcoFixtures() {
@@ -125,15 +123,6 @@ class E2eTest : public ::testing::Test {
     return body;
   }
 
-  std::vector<boost::json::object> DeadLetters() {
-    std::vector<boost::json::object> out;
-    std::istringstream lines(ReadFile(dir_ + "/data/dead-letter.jsonl"));
-    std::string line;
-    while (std::getline(lines, line))
-      out.push_back(boost::json::parse(line).as_object());
-    return out;
-  }
-
   FakeHttpServer receiver_;
   std::string dir_;
   std::unique_ptr<CorralProcess> corral_;
@@ -189,7 +178,7 @@ TEST_F(E2eTest, RefusesEveryInvalidExampleAndDeliversNoneOfThem) {
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   ASSERT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("sentinel"));
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 TEST_F(E2eTest, RetriesTwo503sThenDeliversOnce) {
@@ -202,7 +191,7 @@ TEST_F(E2eTest, RetriesTwo503sThenDeliversOnce) {
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   EXPECT_EQ(receiver_.RequestCount(),
             3u);  // two refusals, one delivery, nothing more
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 TEST_F(E2eTest, HonoursRetryAfterOn429) {
@@ -227,7 +216,7 @@ TEST_F(E2eTest, A400IsNotRetriedAndBecomesOneDeadLetter) {
   // corral exits.
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   EXPECT_EQ(receiver_.RequestCount(), 1u);
-  std::vector<boost::json::object> dead = DeadLetters();
+  std::vector<boost::json::object> dead = corral_->DeadLetters();
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].at("output").as_string(), "hook");
   EXPECT_EQ(dead[0].at("last_status").as_int64(), 400);
@@ -278,7 +267,7 @@ TEST_F(E2eTest, LogsAndMetricsNeverShowTheWebhookSecret) {
   EXPECT_EQ(receiver_.Requests()[0].Header("authorization"), "Bearer SECRET2");
   std::string metrics = Get("/metrics").body;
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
-  ASSERT_EQ(DeadLetters().size(), 1u);
+  ASSERT_EQ(corral_->DeadLetters().size(), 1u);
   std::string everything = corral_->Stderr() + corral_->Stdout() + metrics +
                            ReadFile(dir_ + "/data/dead-letter.jsonl");
   EXPECT_THAT(everything, HasSubstr("delivery failed, will retry"));
@@ -389,7 +378,7 @@ TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
   EXPECT_EQ(*code, 0);
   EXPECT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(corral_->Stderr(), HasSubstr("msg=stopped undelivered=0"));
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 // The output_fields "marker" of every alert the receiver got.
@@ -425,7 +414,7 @@ TEST_F(E2eTest, RestartDeliversWhatWasAcceptedWhileTheReceiverWasDown) {
   EXPECT_THAT(corral_->Stderr(), HasSubstr("replayed=30"));
   ASSERT_TRUE(receiver_.WaitForRequests(30, kWait));
   EXPECT_EQ(Markers(receiver_.Requests()), accepted);
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 TEST_F(E2eTest, AFullSpoolRefusesWith503AndRecoversOnceDeliveriesFreeRoom) {

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,10 +32,7 @@ constexpr absl::Duration kWait = absl::Seconds(15);
 constexpr char kHook[] = "/services/T0E2E/B0E2E/e2eS3cr3tT0k3n";
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return core::ReadFileToString(path).value_or("");
 }
 
 std::string AlertJson(absl::string_view rule, absl::string_view priority,
@@ -110,23 +108,6 @@ class SlackE2eTest : public ::testing::Test {
     return Post(client_, std::move(body));
   }
 
-  std::string Metrics() {
-    core::HttpRequest request;
-    request.method = "GET";
-    request.url = corral_->HttpUrl("/metrics");
-    absl::StatusOr<core::HttpResponse> response = client_.Send(request);
-    return response.ok() ? response->body : "";
-  }
-
-  std::vector<boost::json::object> DeadLetters() {
-    std::vector<boost::json::object> out;
-    std::istringstream lines(ReadFile(dir_ + "/data/dead-letter.jsonl"));
-    std::string line;
-    while (std::getline(lines, line))
-      out.push_back(boost::json::parse(line).as_object());
-    return out;
-  }
-
   FakeSlack slack_;
   std::string url_;
   std::string dir_;
@@ -155,7 +136,7 @@ TEST_F(SlackE2eTest, TooManyRequestsDelaysTheNextSendAndDeliversOnce) {
   const std::string body = boost::json::serialize(got[0].payload);
   EXPECT_THAT(body, HasSubstr("e2e once"));
   EXPECT_THAT(body, HasSubstr("#ff5400"));
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 TEST_F(SlackE2eTest, StormOf300AlertsArrivesAsDigestsWithinTheRateLimit) {
@@ -220,7 +201,7 @@ TEST_F(SlackE2eTest, StormOf300AlertsArrivesAsDigestsWithinTheRateLimit) {
   EXPECT_TRUE(any_digest);
   EXPECT_GE(got.size(), 2u);  // several batches, paced by the bucket
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
-  EXPECT_TRUE(DeadLetters().empty());
+  EXPECT_TRUE(corral_->DeadLetters().empty());
 }
 
 TEST_F(SlackE2eTest, NoServiceIsADeadLetterWithoutTheWebhookPath) {
@@ -232,7 +213,7 @@ TEST_F(SlackE2eTest, NoServiceIsADeadLetterWithoutTheWebhookPath) {
   const absl::Time deadline = absl::Now() + kWait;
   while (absl::Now() < deadline && dead.empty()) {
     absl::SleepFor(absl::Milliseconds(50));
-    dead = DeadLetters();
+    dead = corral_->DeadLetters();
   }
   ASSERT_EQ(dead.size(), 1u);
   const std::string reason(dead[0].at("reason").as_string());
@@ -240,7 +221,7 @@ TEST_F(SlackE2eTest, NoServiceIsADeadLetterWithoutTheWebhookPath) {
   EXPECT_THAT(reason, Not(HasSubstr("wrongS3cr3t")));
   EXPECT_THAT(ReadFile(dir_ + "/data/dead-letter.jsonl"),
               Not(HasSubstr("wrongS3cr3t")));
-  EXPECT_THAT(Metrics(), Not(HasSubstr("wrongS3cr3t")));
+  EXPECT_THAT(corral_->Metrics(), Not(HasSubstr("wrongS3cr3t")));
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
   EXPECT_THAT(corral_->Stderr(), HasSubstr("no_service"));
   EXPECT_THAT(corral_->Stderr(), Not(HasSubstr("wrongS3cr3t")));
