@@ -8,35 +8,10 @@
 #include "absl/time/time.h"
 #include "core/alert_json.h"
 #include "gtest/gtest.h"
+#include "tests/outputs/fixed_alert.h"
 
 namespace corral::outputs {
 namespace {
-
-core::AlertPtr FixedAlert(uint64_t seq = 42,
-                          std::string rule = "Read sensitive file untrusted") {
-  auto alert = std::make_shared<core::Alert>();
-  alert->uuid = "123e4567-e89b-42d3-a456-426614174000";
-  alert->seq = seq;
-  alert->time = absl::FromUnixNanos(1783277459430325374);
-  alert->priority = core::Priority::kWarning;
-  alert->rule = std::move(rule);
-  alert->output =
-      "Sensitive file opened for reading (file=/etc/shadow user=root)";
-  alert->source = "syscall";
-  alert->hostname = "753144d3be64";
-  alert->tags = {"T1555", "filesystem"};
-  alert->output_fields_json =
-      R"({"fd.name":"/etc/shadow","k8s.ns.name":null,"proc.tty":34816,"user.name":"root"})";
-  return alert;
-}
-
-constexpr char kAlertJson[] =
-    R"json({"hostname":"753144d3be64",)json"
-    R"json("output":"Sensitive file opened for reading (file=/etc/shadow user=root)",)json"
-    R"json("output_fields":{"fd.name":"/etc/shadow","k8s.ns.name":null,"proc.tty":34816,)json"
-    R"json("user.name":"root"},"priority":"Warning","rule":"Read sensitive file untrusted",)json"
-    R"json("seq":42,"source":"syscall","tags":["T1555","filesystem"],)json"
-    R"json("time":"2026-07-05T18:50:59.430325374Z","uuid":"123e4567-e89b-42d3-a456-426614174000"})json";
 
 constexpr char kAlertBase64[] =
     "eyJob3N0bmFtZSI6Ijc1MzE0NGQzYmU2NCIsIm91dHB1dCI6IlNlbnNpdGl2ZSBmaWxlIG"
@@ -62,10 +37,10 @@ ChronicleConfig Config(ChronicleApi api) {
 const absl::Time kNow = absl::FromUnixSeconds(1783277500);  // 40 s later
 
 TEST(ChroniclePayloadTest, GoldenAlertJsonIsTheWebhookOne) {
-  EXPECT_EQ(core::EncodeFalcoAlert(*FixedAlert()), kAlertJson);
+  EXPECT_EQ(core::EncodeFalcoAlert(*FixedAlert()), kFixedAlertJson);
   std::string decoded;
   ASSERT_TRUE(absl::Base64Unescape(kAlertBase64, &decoded));
-  EXPECT_EQ(decoded, kAlertJson);
+  EXPECT_EQ(decoded, kFixedAlertJson);
 }
 
 TEST(ChroniclePayloadTest, ChronicleImportGolden) {
@@ -104,12 +79,12 @@ TEST(ChroniclePayloadTest, LegacyGolden) {
   expected["customer_id"] = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
   expected["log_type"] = "FALCO_IDS";
   expected["entries"] = boost::json::array{
-      boost::json::object{{"log_text", kAlertJson},
+      boost::json::object{{"log_text", kFixedAlertJson},
                           {"ts_rfc3339", "2026-07-05T18:50:59.430325374Z"}}};
   EXPECT_EQ((*requests)[0].body,
             R"({"customer_id":"0a1b2c3d-4e5f-6789-abcd-ef0123456789",)"
             R"("log_type":"FALCO_IDS","entries":[{"log_text":)" +
-                boost::json::serialize(boost::json::value(kAlertJson)) +
+                boost::json::serialize(boost::json::value(kFixedAlertJson)) +
                 R"(,"ts_rfc3339":"2026-07-05T18:50:59.430325374Z"}]})");
   EXPECT_EQ(boost::json::parse((*requests)[0].body), expected);
 }
