@@ -8,6 +8,7 @@
 #include "core/config_node.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/outputs/parse_output_keys.h"
 
 namespace corral::outputs {
 namespace {
@@ -16,20 +17,10 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Parsed {
-  std::optional<ChronicleConfig> config;
-  std::string errors;
-};
+using Parsed = ParsedOutputKeys<ChronicleConfig>;
 
 Parsed Parse(const std::string& yaml) {
-  core::ConfigErrors errors("test.yaml");
-  core::ConfigMap map(YAML::Load(yaml), "outputs[0]", &errors,
-                      {"name", "type"});
-  Parsed p;
-  p.config = ParseChronicleConfig(map);
-  map.RejectUnknownKeys();
-  p.errors = absl::StrJoin(errors.messages(), "\n");
-  return p;
+  return ParseOutputKeys(&ParseChronicleConfig, yaml);
 }
 
 TEST(ChronicleConfigTest, ChronicleApiDefaults) {

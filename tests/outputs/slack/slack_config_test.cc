@@ -8,6 +8,7 @@
 #include "core/config_node.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/outputs/parse_output_keys.h"
 
 namespace corral::outputs {
 namespace {
@@ -15,20 +16,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Parsed {
-  std::optional<SlackConfig> config;
-  std::string errors;
-};
+using Parsed = ParsedOutputKeys<SlackConfig>;
 
 Parsed Parse(const std::string& yaml) {
-  core::ConfigErrors errors("test.yaml");
-  core::ConfigMap map(YAML::Load(yaml), "outputs[0]", &errors,
-                      {"name", "type"});
-  Parsed p;
-  p.config = ParseSlackConfig(map);
-  map.RejectUnknownKeys();
-  p.errors = absl::StrJoin(errors.messages(), "\n");
-  return p;
+  return ParseOutputKeys(&ParseSlackConfig, yaml);
 }
 
 TEST(SlackConfigTest, Defaults) {
