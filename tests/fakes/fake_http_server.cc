@@ -1,9 +1,6 @@
 #include "tests/fakes/fake_http_server.h"
 
-#include <netinet/in.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -20,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "tests/fakes/held_port.h"
 
 namespace corral::fakes {
 namespace {
@@ -51,7 +49,7 @@ struct FakeHttpServer::Impl {
   // While stopped, the port stays bound (not listening): connections are
   // refused as from a server that is down, and no other socket on the
   // machine can be given the port before Start() takes it back.
-  int held_fd = -1;
+  HeldPort held_port;
   std::vector<std::thread> threads;
   std::atomic<int> port{0};
   std::atomic<size_t> connections{0};
@@ -176,10 +174,7 @@ FakeHttpServer::FakeHttpServer(FakeTlsOptions tls)
   impl_->tls = std::move(tls);
 }
 
-FakeHttpServer::~FakeHttpServer() {
-  Stop();
-  if (impl_->held_fd >= 0) ::close(impl_->held_fd);
-}
+FakeHttpServer::~FakeHttpServer() { Stop(); }
 
 absl::Status FakeHttpServer::Start(int port) {
   std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
@@ -211,10 +206,7 @@ absl::Status FakeHttpServer::Start(int port) {
                            static_cast<unsigned short>(port));
     acceptor->open(endpoint.protocol());
     acceptor->set_option(asio::socket_base::reuse_address(true));
-    if (impl_->held_fd >= 0) {
-      ::close(impl_->held_fd);
-      impl_->held_fd = -1;
-    }
+    impl_->held_port.Release();
     acceptor->bind(endpoint);
     acceptor->listen(asio::socket_base::max_listen_connections);
     impl_->port = acceptor->local_endpoint().port();
@@ -243,20 +235,7 @@ void FakeHttpServer::Stop() {
   boost::system::error_code ignored;
   impl_->acceptor->close(ignored);
   impl_->acceptor.reset();
-  impl_->held_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (impl_->held_fd >= 0) {
-    int one = 1;
-    ::setsockopt(impl_->held_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(impl_->port.load()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(impl_->held_fd, reinterpret_cast<sockaddr*>(&addr),
-               sizeof(addr)) != 0) {
-      ::close(impl_->held_fd);
-      impl_->held_fd = -1;
-    }
-  }
+  impl_->held_port.Hold(impl_->port.load());
   impl_->ioc.reset();
   impl_->ssl_ctx.reset();
 }

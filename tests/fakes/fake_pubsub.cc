@@ -1,9 +1,6 @@
 #include "tests/fakes/fake_pubsub.h"
 
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "core/file_util.h"
 #include "google/pubsub/v1/pubsub.grpc.pb.h"
+#include "tests/fakes/held_port.h"
 
 namespace corral::fakes {
 namespace {
@@ -170,7 +168,7 @@ struct FakePubSub::Impl {
   // While stopped, the port stays bound (not listening) so that connections
   // are refused as from a server that is down and nothing else takes the port
   // before Start() serves on it again.
-  int held_fd = -1;
+  HeldPort held_port;
   std::atomic<int> port{0};
 
   // --- State ---
@@ -978,10 +976,7 @@ void FakePubSub::Impl::Run(std::vector<Action>& actions) {
 FakePubSub::FakePubSub(FakeTlsOptions tls)
     : impl_(std::make_unique<Impl>(std::move(tls))) {}
 
-FakePubSub::~FakePubSub() {
-  Stop();
-  if (impl_->held_fd >= 0) ::close(impl_->held_fd);
-}
+FakePubSub::~FakePubSub() { Stop(); }
 
 absl::Status FakePubSub::Start(int port) {
   std::lock_guard<std::mutex> lifecycle(impl_->lifecycle_mu);
@@ -1032,10 +1027,7 @@ absl::Status FakePubSub::Start(int port) {
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(impl_->subscriber_service.get());
   builder.RegisterService(impl_->publisher_service.get());
-  if (impl_->held_fd >= 0) {
-    ::close(impl_->held_fd);
-    impl_->held_fd = -1;
-  }
+  impl_->held_port.Release();
   impl_->server = builder.BuildAndStart();
   if (impl_->server == nullptr || bound_port == 0) {
     impl_->server.reset();
@@ -1070,20 +1062,7 @@ void FakePubSub::Stop() {
   }
   impl_->dispatcher.join();
 
-  impl_->held_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (impl_->held_fd >= 0) {
-    int one = 1;
-    ::setsockopt(impl_->held_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(impl_->port.load()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(impl_->held_fd, reinterpret_cast<sockaddr*>(&addr),
-               sizeof(addr)) != 0) {
-      ::close(impl_->held_fd);
-      impl_->held_fd = -1;
-    }
-  }
+  impl_->held_port.Hold(impl_->port.load());
 }
 
 int FakePubSub::port() const { return impl_->port.load(); }
