@@ -108,24 +108,6 @@ std::string Sanitize(absl::string_view text) {
   return std::string(absl::StripAsciiWhitespace(out));
 }
 
-// Query-component percent-encoding (RFC 3986 unreserved characters kept).
-std::string PercentEncode(absl::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (absl::ascii_isalnum(u) || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xF]);
-    }
-  }
-  return out;
-}
-
 struct FetchedToken {
   std::string token;
   absl::Duration lifetime;

@@ -130,6 +130,24 @@ std::string FindHeader(const HttpHeaders& headers, absl::string_view name) {
   return "";
 }
 
+std::string PercentEncode(absl::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(u) || c == '-' || c == '.' || c == '_' ||
+        c == '~' || (keep_slash && c == '/')) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
 std::string HttpResponse::Header(absl::string_view name) const {
   return FindHeader(headers, name);
 }

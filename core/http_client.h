@@ -29,6 +29,12 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 // The first value of header `name` (compared without case), or "".
 std::string FindHeader(const HttpHeaders& headers, absl::string_view name);
 
+// Percent-encodes every byte except RFC 3986's unreserved characters
+// (A-Z a-z 0-9 - . _ ~) as %XX with upper-case hex, and '/' too unless
+// `keep_slash`. keep_slash=false makes a query value or a path segment; true
+// makes a whole path (AWS Signature V4's canonical URI for S3).
+std::string PercentEncode(absl::string_view s, bool keep_slash = false);
+
 struct HttpRequest {
   std::string method = "POST";
   std::string url;

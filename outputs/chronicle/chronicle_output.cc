@@ -1,12 +1,12 @@
 #include "outputs/chronicle/chronicle_output.h"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "outputs/chronicle/chronicle_payload.h"
+#include "outputs/google_error.h"
 #include "outputs/http_classifier.h"
 
 namespace corral::outputs {
@@ -15,34 +15,9 @@ namespace {
 // imported_ only outlives a batch when the queue gives up on it midway; this
 // keeps that from growing without bound.
 constexpr size_t kMaxImported = 100000;
-constexpr size_t kMaxMessageBytes = 300;
 
 std::string AlertKey(const core::Alert& alert) {
   return absl::StrCat(alert.uuid, "/", alert.seq);
-}
-
-// "STATUS: message" from Google's {"error":{"code","message","status"}}, or ""
-// when the body is not one.
-std::string GoogleErrorMessage(absl::string_view body) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(
-      boost::json::string_view(body.data(), body.size()), ec);
-  if (ec || !v.is_object()) return "";
-  const boost::json::value* error = v.as_object().if_contains("error");
-  if (error == nullptr || !error->is_object()) return "";
-  const boost::json::object& e = error->as_object();
-  std::string out;
-  if (const auto* status = e.if_contains("status");
-      status != nullptr && status->is_string()) {
-    out = std::string(status->get_string());
-  }
-  if (const auto* message = e.if_contains("message");
-      message != nullptr && message->is_string()) {
-    std::string m(message->get_string());
-    if (m.size() > kMaxMessageBytes) m.resize(kMaxMessageBytes);
-    absl::StrAppend(&out, out.empty() ? "" : ": ", m);
-  }
-  return out;
 }
 
 }  // namespace
@@ -51,7 +26,7 @@ SendResult ClassifyChronicleResponse(
     const absl::StatusOr<core::HttpResponse>& response, absl::Time now) {
   SendResult result = ClassifyHttp(response, now);
   if (response.ok() && !result.delivered()) {
-    if (std::string google = GoogleErrorMessage(response->body);
+    if (std::string google = DescribeGoogleError(response->body);
         !google.empty()) {
       result.reason = absl::StrCat("HTTP ", response->status, ": ", google);
     }

@@ -300,6 +300,17 @@ TEST(HttpClientPoolTest, ManyThreadsManyRequests) {
             << " requests/s\n";
 }
 
+TEST(PercentEncodeTest, KeepsUnreservedCharactersOnly) {
+  EXPECT_EQ(PercentEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(PercentEncode("a b+c/d?e=f&g:h$"),
+            "a%20b%2Bc%2Fd%3Fe%3Df%26g%3Ah%24");
+  EXPECT_EQ(PercentEncode("falco/2026-07-05/x y.json", true),
+            "falco/2026-07-05/x%20y.json");
+  EXPECT_EQ(PercentEncode("\xC3\xA9\x01"),
+            "%C3%A9%01");  // UTF-8 bytes, control
+  EXPECT_EQ(PercentEncode(""), "");
+}
+
 // The fake itself: things the other tests rely on.
 TEST(FakeHttpServerTest, ChunkedBodiesAndWaitForRequests) {
   FakeHttpServer server;
@@ -334,6 +345,20 @@ TEST(FakeHttpServerTest, DefaultResponseAndRestartOnTheSamePort) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 202);
   EXPECT_EQ(server.RequestCount(), 2u);
+}
+
+TEST(FakeHttpServerTest, DropConnectionAnswersNothing) {
+  FakeHttpServer server;
+  ASSERT_TRUE(server.Start().ok());
+  server.Script({{.drop_connection = true}});
+  HttpClient client(HttpClientTls{}, "t");
+  absl::StatusOr<HttpResponse> dropped = client.Send(Post(server.Url()));
+  EXPECT_EQ(dropped.status().code(), absl::StatusCode::kUnavailable)
+      << dropped.status();
+  EXPECT_EQ(server.RequestCount(), 1u);  // recorded, then dropped
+  absl::StatusOr<HttpResponse> next = client.Send(Post(server.Url()));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->status, 200);
 }
 
 TEST(FakeHttpServerTest, StopWhileAResponseIsDelayed) {

@@ -88,6 +88,10 @@ absl::Status CorralProcess::Start(
                                    (dir_ + "/stderr").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
+  // Nothing else of this process's: an inherited listening socket of a fake
+  // would keep accepting connections (and never answer) after the fake
+  // stopped.
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   int rc = posix_spawn(&pid_, CORRAL_BINARY, &actions, nullptr, argv.data(),
                        envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -184,6 +188,28 @@ bool CorralProcess::WaitForMetric(absl::string_view line,
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     if (absl::StrContains(Metrics(), line)) return true;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+bool CorralProcess::WaitForMetricAtLeast(absl::string_view series,
+                                         double at_least,
+                                         absl::Duration timeout) const {
+  const std::string prefix = absl::StrCat(series, " ");
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::istringstream lines(Metrics());
+    std::string line;
+    while (std::getline(lines, line)) {
+      double value;
+      if (absl::StartsWith(line, prefix) &&
+          absl::SimpleAtod(absl::string_view(line).substr(prefix.size()),
+                           &value) &&
+          value >= at_least) {
+        return true;
+      }
+    }
     absl::SleepFor(absl::Milliseconds(20));
   }
   return false;

@@ -49,6 +49,11 @@ class CorralProcess {
   std::string Metrics() const;
   // Polls /metrics until it contains `line`; false if `timeout` passes first.
   bool WaitForMetric(absl::string_view line, absl::Duration timeout) const;
+  // Polls /metrics until the sample `series` (name and labels, e.g.
+  // corral_retries_total{output="s3"}) is at least `at_least`; false if
+  // `timeout` passes first.
+  bool WaitForMetricAtLeast(absl::string_view series, double at_least,
+                            absl::Duration timeout) const;
   // The lines of data/dead-letter.jsonl under dir() (the spool dir the e2e
   // configs use), parsed.
   std::vector<boost::json::object> DeadLetters() const;

@@ -79,41 +79,6 @@ KeyPtr PublicHalf(EVP_PKEY* key) {
   return pub;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(absl::string_view s, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
-        HexValue(s[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
-      i += 2;
-    } else if (plus_is_space && s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// Decoded name=value pairs of a form body or query string.
-absl::flat_hash_map<std::string, std::string> ParseForm(absl::string_view s) {
-  absl::flat_hash_map<std::string, std::string> out;
-  for (absl::string_view pair : absl::StrSplit(s, '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(pair, absl::MaxSplits('=', 1));
-    out[PercentDecode(kv.first, true)] = PercentDecode(kv.second, true);
-  }
-  return out;
-}
-
 ScriptedResponse JsonResponse(int status, std::string body) {
   ScriptedResponse r;
   r.status = status;

@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "tests/fakes/held_port.h"
@@ -31,7 +32,41 @@ constexpr uint64_t kMaxBodyBytes = 64ull << 20;
 constexpr uint32_t kMaxHeaderBytes = 1 << 20;
 constexpr int kIoThreads = 2;
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+std::string PercentDecode(absl::string_view s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+        HexValue(s[i + 2]) >= 0) {
+      out.push_back(
+          static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseForm(absl::string_view s) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view pair : absl::StrSplit(s, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    out[PercentDecode(kv.first, true)] = PercentDecode(kv.second, true);
+  }
+  return out;
+}
 
 std::string RecordedRequest::Header(absl::string_view name) const {
   return core::FindHeader(headers, name);
@@ -122,6 +157,7 @@ struct FakeHttpServer::Impl {
                                  absl::ToChronoNanoseconds(answer.delay));
         co_await timer.async_wait(asio::use_awaitable);
       }
+      if (answer.drop_connection) co_return;
       http::response<http::string_body> res;
       res.version(req.version());
       res.result(static_cast<unsigned>(answer.status));

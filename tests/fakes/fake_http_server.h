@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct ScriptedResponse {
   std::string body = "ok";
   absl::Duration delay = absl::ZeroDuration();  // wait before answering
   bool close_connection = false;                // close after answering
+  // Close the connection without answering (after `delay`), as a server
+  // that went away mid-request; the request is still recorded.
+  bool drop_connection = false;
 };
 
 struct FakeTlsOptions {
@@ -40,6 +44,13 @@ struct FakeTlsOptions {
   std::string key_file;
   std::string client_ca_file;  // set: require a client certificate signed by it
 };
+
+// Decodes %XX escapes, and '+' as a space when `plus_is_space` (forms); a
+// malformed escape stays as it is.
+std::string PercentDecode(absl::string_view s, bool plus_is_space);
+// The decoded name=value pairs of a form body or a query string; of a name
+// given twice, the last value.
+std::map<std::string, std::string> ParseForm(absl::string_view s);
 
 class FakeHttpServer {
  public:

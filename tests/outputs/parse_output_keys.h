@@ -19,11 +19,12 @@ struct ParsedOutputKeys {
   std::string errors;
 };
 
-// Runs `parse` (ParseSlackConfig, ParseChronicleConfig, ...) on `yaml` as the
-// registry does: name and type already known, unknown keys then rejected.
-template <typename Config>
-ParsedOutputKeys<Config> ParseOutputKeys(
-    std::optional<Config> (*parse)(core::ConfigMap&), const std::string& yaml) {
+// Runs `parse` (any callable ConfigMap& -> std::optional<Config>, e.g. a
+// lambda that passes an injected environment) on `yaml` as the registry does:
+// name and type already known, unknown keys then rejected.
+template <typename Config, typename Parse>
+ParsedOutputKeys<Config> ParseOutputKeysWith(Parse&& parse,
+                                             const std::string& yaml) {
   core::ConfigErrors errors("test.yaml");
   core::ConfigMap map(YAML::Load(yaml), "outputs[0]", &errors,
                       {"name", "type"});
@@ -32,6 +33,13 @@ ParsedOutputKeys<Config> ParseOutputKeys(
   map.RejectUnknownKeys();
   p.errors = absl::StrJoin(errors.messages(), "\n");
   return p;
+}
+
+// The same for a plain parser (ParseSlackConfig, ParseChronicleConfig, ...).
+template <typename Config>
+ParsedOutputKeys<Config> ParseOutputKeys(
+    std::optional<Config> (*parse)(core::ConfigMap&), const std::string& yaml) {
+  return ParseOutputKeysWith<Config>(parse, yaml);
 }
 
 }  // namespace corral::outputs
