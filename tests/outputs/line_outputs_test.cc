@@ -122,9 +122,10 @@ TEST(RegistryTest, RefusesUnknownTypesUnknownKeysAndMissingKeys) {
 
   auto unknown = registry.Create(Common("pigeon", YAML::Load("{type: pigeon}")),
                                  "c.yaml", OutputContext{});
-  EXPECT_THAT(std::string(unknown.status().message()),
-              HasSubstr("unknown output type \"pigeon\" (known: chronicle, file, "
-                        "slack, stdout, webhook)"));
+  EXPECT_THAT(
+      std::string(unknown.status().message()),
+      HasSubstr("unknown output type \"pigeon\" (known: chronicle, file, "
+                "gcs, s3, slack, stdout, webhook)"));
 
   auto extra = registry.Create(
       Common("stdout", YAML::Load("{type: stdout, colour: red}")), "c.yaml",
