@@ -154,4 +154,23 @@ std::string SerializeOutputFields(const json::object& fields) {
   return json::serialize(fields);
 }
 
+std::string OutputFieldText(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      return std::string(v.get_string());
+    case json::kind::null:
+      return "<NA>";
+    case json::kind::bool_:
+      return v.get_bool() ? "true" : "false";
+    case json::kind::int64:
+      return absl::StrCat(v.get_int64());
+    case json::kind::uint64:
+      return absl::StrCat(v.get_uint64());
+    case json::kind::double_:
+      return absl::StrCat(v.get_double());
+    default:
+      return json::serialize(v);
+  }
+}
+
 }  // namespace corral::core

@@ -10,7 +10,8 @@
 
 namespace boost::json {
 class object;
-}
+class value;
+}  // namespace boost::json
 
 namespace corral::core {
 
@@ -37,6 +38,11 @@ absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text);
 // wrote them).
 boost::json::object ParseOutputFields(const Alert& alert);
 std::string SerializeOutputFields(const boost::json::object& fields);
+
+// One output field's value as text, the way Falco prints fields: strings as
+// they are, null as "<NA>", numbers and booleans in JSON notation, objects and
+// arrays as compact JSON.
+std::string OutputFieldText(const boost::json::value& value);
 
 }  // namespace corral::core
 

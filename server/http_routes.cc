@@ -1,9 +1,7 @@
 #include "server/http_routes.h"
 
-#include <openssl/crypto.h>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/bearer_auth.h"
 
 namespace corral::server {
 namespace {
@@ -48,15 +46,8 @@ HttpRoutes::HttpRoutes(ingest::HttpAlertIngest* ingest,
       auth_token_(std::move(auth_token)) {}
 
 bool HttpRoutes::Authorized(const HttpServerRequest& request) const {
-  if (auth_token_.empty()) return true;
-  std::string header = request.Header("authorization");
-  constexpr absl::string_view kBearer = "Bearer ";
-  if (!absl::StartsWithIgnoreCase(header, kBearer)) return false;
-  absl::string_view token = absl::string_view(header).substr(kBearer.size());
-  // Constant-time comparison, so the token cannot be guessed byte by byte from
-  // timings.
-  return token.size() == auth_token_.size() &&
-         CRYPTO_memcmp(token.data(), auth_token_.data(), token.size()) == 0;
+  return auth_token_.empty() ||
+         core::BearerTokenMatches(request.Header("authorization"), auth_token_);
 }
 
 void HttpRoutes::Handle(HttpServerRequest request, HttpReply reply) {

@@ -51,25 +51,6 @@ size_t CodePoints(absl::string_view text) {
   });
 }
 
-std::string FieldText(const boost::json::value& v) {
-  switch (v.kind()) {
-    case boost::json::kind::string:
-      return std::string(v.get_string());
-    case boost::json::kind::null:
-      return "<NA>";
-    case boost::json::kind::bool_:
-      return v.get_bool() ? "true" : "false";
-    case boost::json::kind::int64:
-      return absl::StrCat(v.get_int64());
-    case boost::json::kind::uint64:
-      return absl::StrCat(v.get_uint64());
-    case boost::json::kind::double_:
-      return absl::StrCat(v.get_double());
-    default:
-      return boost::json::serialize(v);
-  }
-}
-
 std::string SortedTags(const core::Alert& alert) {
   std::vector<std::string> tags = alert.tags;
   std::sort(tags.begin(), tags.end());
@@ -148,7 +129,7 @@ std::string RenderSlackTemplate(const SlackTemplate& t,
       case Kind::kOutputField: {
         if (!fields) fields = core::ParseOutputFields(alert);
         if (const boost::json::value* v = fields->if_contains(part.text)) {
-          absl::StrAppend(&out, EscapeSlack(FieldText(*v)));
+          absl::StrAppend(&out, EscapeSlack(core::OutputFieldText(*v)));
         }
         break;
       }
@@ -188,7 +169,8 @@ std::string BuildSlackMessage(const SlackConfig& config,
     std::vector<std::pair<std::string, std::string>> sorted;
     sorted.reserve(output_fields.size());
     for (const auto& kv : output_fields) {
-      sorted.emplace_back(std::string(kv.key()), FieldText(kv.value()));
+      sorted.emplace_back(std::string(kv.key()),
+                          core::OutputFieldText(kv.value()));
     }
     std::sort(sorted.begin(), sorted.end());
     for (const auto& [key, value] : sorted) {
