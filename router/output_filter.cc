@@ -7,10 +7,17 @@
 namespace corral::router {
 
 OutputFilter::OutputFilter(const core::OutputConfig& config)
-    : min_priority_(config.min_priority),
-      rules_(config.rules),
-      tags_(config.tags),
-      sources_(config.sources) {}
+    : OutputFilter(config.min_priority, config.rules, config.tags,
+                   config.sources) {}
+
+OutputFilter::OutputFilter(core::Priority min_priority,
+                           std::vector<std::string> rules,
+                           std::vector<std::string> tags,
+                           std::vector<std::string> sources)
+    : min_priority_(min_priority),
+      rules_(std::move(rules)),
+      tags_(std::move(tags)),
+      sources_(std::move(sources)) {}
 
 bool OutputFilter::Matches(const core::Alert& alert) const {
   if (alert.priority < min_priority_) return false;

@@ -9,13 +9,15 @@
 
 namespace corral::router {
 
-// Which alerts an output wants: priority at least min_priority, and, for each
-// list that is not empty, the rule matching one of `rules` (exact name or shell
-// glob), a tag among `tags`, the source among `sources`. Immutable,
-// thread-safe.
+// Which alerts an output (or a gRPC subscriber) wants: priority at least
+// min_priority, and, for each list that is not empty, the rule matching one of
+// `rules` (exact name or shell glob), a tag among `tags`, the source among
+// `sources`. Immutable, thread-safe.
 class OutputFilter {
  public:
   explicit OutputFilter(const core::OutputConfig& config);
+  OutputFilter(core::Priority min_priority, std::vector<std::string> rules,
+               std::vector<std::string> tags, std::vector<std::string> sources);
   bool Matches(const core::Alert& alert) const;
 
  private:

@@ -160,6 +160,7 @@ OutputQueue::Stats OutputQueue::stats() const {
   stats.queued = waiting_.size() + static_cast<uint64_t>(in_flight_);
   stats.delivered = delivered_;
   stats.failed = failed_;
+  stats.retries = retries_total_->Value();
   stats.abandoned = abandoned_;
   stats.low_watermark = progress_.low_watermark();
   return stats;

@@ -79,6 +79,7 @@ class OutputQueue {
     uint64_t queued = 0;     // waiting + in flight
     uint64_t delivered = 0;  // alerts
     uint64_t failed = 0;     // alerts dead-lettered
+    uint64_t retries = 0;    // failed attempts that were retried
     uint64_t abandoned = 0;  // left to the spool at drain or stop
     uint64_t low_watermark = 0;
   };

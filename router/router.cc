@@ -21,8 +21,9 @@ bool operator==(const CompletionTracker& a, const CompletionTracker& b) {
 
 }  // namespace
 
-Router::Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool)
-    : queues_(std::move(queues)), spool_(spool) {}
+Router::Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool,
+               AlertFeed* feed)
+    : queues_(std::move(queues)), spool_(spool), feed_(feed) {}
 
 Router::~Router() { Stop(); }
 
@@ -144,6 +145,7 @@ void Router::Route(core::AlertPtr alert, const std::vector<bool>& matches) {
       queues_[i]->Skip(alert->seq);
     }
   }
+  if (feed_ != nullptr) feed_->Publish(alert);
 }
 
 void Router::StopIntake() {

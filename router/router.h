@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/intake.h"
+#include "router/alert_feed.h"
 #include "router/output_queue.h"
 #include "router/spool.h"
 
@@ -28,8 +29,11 @@ namespace corral::router {
 // restart delivers at least once what was accepted. Thread-safe.
 class Router : public core::Intake {
  public:
-  // Takes ownership of the queues; borrows the spool, which must outlive it.
-  Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool);
+  // Takes ownership of the queues; borrows the spool, which must outlive it,
+  // and the feed (may be null), which gets every accepted alert after the
+  // queues.
+  Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool,
+         AlertFeed* feed = nullptr);
   ~Router() override;
 
   // Declares the outputs to the spool, replays what each has not finished,
@@ -66,6 +70,7 @@ class Router : public core::Intake {
 
   const std::vector<std::unique_ptr<OutputQueue>> queues_;
   Spool* const spool_;
+  AlertFeed* const feed_;
   uint64_t replayed_ = 0;
   std::thread progress_thread_;
 

@@ -756,6 +756,11 @@ uint64_t Spool::last_seq() const {
   return next_seq_ - 1;
 }
 
+uint64_t Spool::first_seq() const {
+  absl::MutexLock lock(&mu_);
+  return segments_.empty() ? next_seq_ : segments_.front().base_seq;
+}
+
 uint64_t Spool::durable_seq() const {
   absl::MutexLock lock(&mu_);
   return durable_seq_;

@@ -186,6 +186,9 @@ class Spool {
 
   // The last seq handed out by Append (0 before the first).
   uint64_t last_seq() const;
+  // The lowest seq the spool may still hold: every record below it was
+  // compacted away (last_seq() + 1 when the spool holds nothing).
+  uint64_t first_seq() const;
   // The highest seq that is durable (its callback may still be running).
   uint64_t durable_seq() const;
   // Bytes in segment files (written records).

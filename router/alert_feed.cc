@@ -1,0 +1,120 @@
+#include "router/alert_feed.h"
+
+#include <algorithm>
+
+namespace corral::router {
+
+struct AlertFeed::State {
+  State(OutputFilter f, int64_t c) : filter(std::move(f)), capacity(c) {}
+
+  const OutputFilter filter;
+  const int64_t capacity;
+
+  absl::Mutex mu;
+  std::deque<core::AlertPtr> buffer ABSL_GUARDED_BY(mu);
+  bool overflowed ABSL_GUARDED_BY(mu) = false;
+  bool closed ABSL_GUARDED_BY(mu) = false;
+
+  bool Ready() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return !buffer.empty() || overflowed || closed;
+  }
+};
+
+AlertFeed::AlertFeed(core::MetricsRegistry* metrics) {
+  subscribers_gauge_ =
+      metrics
+          ->AddGauge("corral_grpc_subscribers",
+                     "gRPC streams subscribed to alerts (Subscribe, Falco sub "
+                     "and get).",
+                     {})
+          ->With({});
+  overflows_ = metrics
+                   ->AddCounter("corral_grpc_subscriber_overflows_total",
+                                "Subscriber streams cut off because they read "
+                                "slower than their buffer allowed.",
+                                {})
+                   ->With({});
+}
+
+AlertFeed::~AlertFeed() = default;
+
+std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
+    OutputFilter filter, int64_t capacity) {
+  auto state = std::make_shared<State>(std::move(filter),
+                                       std::max<int64_t>(capacity, 1));
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) {
+      absl::MutexLock state_lock(&state->mu);
+      state->closed = true;
+    } else {
+      subscribers_.push_back(state);
+      subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
+    }
+  }
+  return std::unique_ptr<Subscription>(new Subscription(this, state));
+}
+
+void AlertFeed::Publish(const core::AlertPtr& alert) {
+  absl::MutexLock lock(&mu_);
+  for (const std::shared_ptr<State>& state : subscribers_) {
+    if (!state->filter.Matches(*alert)) continue;
+    absl::MutexLock state_lock(&state->mu);
+    if (state->overflowed || state->closed) continue;
+    if (static_cast<int64_t>(state->buffer.size()) >= state->capacity) {
+      state->overflowed = true;
+      overflows_->Inc();
+      continue;
+    }
+    state->buffer.push_back(alert);
+  }
+}
+
+void AlertFeed::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  for (const std::shared_ptr<State>& state : subscribers_) {
+    absl::MutexLock state_lock(&state->mu);
+    state->closed = true;
+  }
+}
+
+size_t AlertFeed::subscribers() const {
+  absl::MutexLock lock(&mu_);
+  return subscribers_.size();
+}
+
+void AlertFeed::Unsubscribe(const State* state) {
+  absl::MutexLock lock(&mu_);
+  subscribers_.erase(
+      std::remove_if(subscribers_.begin(), subscribers_.end(),
+                     [state](const auto& s) { return s.get() == state; }),
+      subscribers_.end());
+  subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
+}
+
+AlertFeed::Subscription::Subscription(AlertFeed* feed,
+                                      std::shared_ptr<State> state)
+    : feed_(feed), state_(std::move(state)) {}
+
+AlertFeed::Subscription::~Subscription() { feed_->Unsubscribe(state_.get()); }
+
+AlertFeed::Batch AlertFeed::Subscription::Next(absl::Time deadline,
+                                               size_t max) {
+  State& s = *state_;
+  absl::MutexLock lock(&s.mu);
+  s.mu.AwaitWithDeadline(absl::Condition(&s, &State::Ready), deadline);
+  Batch batch;
+  const size_t n = std::min(max, s.buffer.size());
+  batch.alerts.assign(std::make_move_iterator(s.buffer.begin()),
+                      std::make_move_iterator(s.buffer.begin() + n));
+  s.buffer.erase(s.buffer.begin(), s.buffer.begin() + n);
+  // The flags only count once everything kept before them is handed out.
+  if (s.buffer.empty()) {
+    batch.overflowed = s.overflowed;
+    batch.closed = s.closed;
+  }
+  return batch;
+}
+
+}  // namespace corral::router

@@ -1,0 +1,94 @@
+#ifndef CORRAL_ROUTER_ALERT_FEED_H_
+#define CORRAL_ROUTER_ALERT_FEED_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/alert.h"
+#include "core/metrics.h"
+#include "router/output_filter.h"
+
+namespace corral::router {
+
+// The live tail of corral's log: every accepted alert, in seq order, fanned out
+// to any number of subscribers (the gRPC streams), each with its own filter
+// and its own bounded buffer. A subscriber that falls `capacity` alerts behind
+// is cut off rather than slowing intake or growing without bound: it stops
+// receiving, keeps what it already has, and learns that it overflowed, so
+// that it can resume from the spool after its last alert — never a silent
+// gap.
+//
+// Publish() is called on the spool's writer thread and never blocks on a
+// subscriber. Thread-safe. The feed must outlive its subscriptions.
+class AlertFeed {
+ public:
+  class Subscription;
+
+  // What Subscription::Next() hands out.
+  struct Batch {
+    std::vector<core::AlertPtr> alerts;  // in seq order
+    // The buffer filled up: later alerts were not kept for this subscriber.
+    // Set once `alerts` holds the last of what was kept.
+    bool overflowed = false;
+    // The feed is closed (corral is shutting down); set with the last alerts.
+    bool closed = false;
+  };
+
+  explicit AlertFeed(core::MetricsRegistry* metrics);
+  ~AlertFeed();
+
+  AlertFeed(const AlertFeed&) = delete;
+  AlertFeed& operator=(const AlertFeed&) = delete;
+
+  // A subscriber that sees, from now on, every published alert `filter`
+  // matches, holding at most `capacity` (>= 1) not yet taken.
+  std::unique_ptr<Subscription> Subscribe(OutputFilter filter,
+                                          int64_t capacity);
+
+  // Offers an accepted alert (with its seq) to every subscriber. Alerts must
+  // come in seq order.
+  void Publish(const core::AlertPtr& alert);
+
+  // Ends every subscription (and every later one) once its buffer is taken.
+  void Close();
+
+  size_t subscribers() const;
+
+ private:
+  struct State;
+  void Unsubscribe(const State* state);
+
+  core::Gauge* subscribers_gauge_;
+  core::Counter* overflows_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<State>> subscribers_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// One subscriber's buffer. Thread-compatible: one reader at a time.
+class AlertFeed::Subscription {
+ public:
+  ~Subscription();  // unsubscribes
+
+  // Waits until alerts are buffered, the buffer overflowed, the feed closed,
+  // or `deadline` passed; then takes up to `max` alerts. An empty batch with
+  // neither flag set means the deadline passed.
+  Batch Next(absl::Time deadline, size_t max);
+
+ private:
+  friend class AlertFeed;
+  Subscription(AlertFeed* feed, std::shared_ptr<State> state);
+
+  AlertFeed* const feed_;
+  const std::shared_ptr<State> state_;
+};
+
+}  // namespace corral::router
+
+#endif  // CORRAL_ROUTER_ALERT_FEED_H_
