@@ -44,6 +44,10 @@ struct ListenConfig {
   absl::Duration drain_timeout =
       absl::Seconds(15);  // SIGTERM: how long in-flight work may take
   int io_threads = 0;     // 0: one per core
+  // Alerts buffered per gRPC subscriber (Subscribe, Falco sub/get) that reads
+  // slower than alerts arrive; past it the subscriber's stream ends with
+  // RESOURCE_EXHAUSTED and it resumes from its last seq.
+  int64_t subscriber_buffer = 10000;
 };
 
 struct SpoolConfig {

@@ -88,6 +88,7 @@ App::~App() {
   for (auto& ingest : gcpaudit_) ingest->BeginStop();
   for (auto& ingest : gcpaudit_) ingest->Stop(absl::Now());
   if (http_server_) http_server_->Stop();
+  if (feed_) feed_->Close();
   if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
   if (router_) router_->Stop();
   // The spool's last callbacks route into the queues: it goes before them.
@@ -121,8 +122,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
         cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(),
         &app->metrics_));
   }
-  app->router_ =
-      std::make_unique<router::Router>(std::move(queues), app->spool_.get());
+  app->feed_ = std::make_unique<router::AlertFeed>(&app->metrics_);
+  app->router_ = std::make_unique<router::Router>(
+      std::move(queues), app->spool_.get(), app->feed_.get());
   app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment,
                                                          app->router_.get());
   app->http_ingest_ = std::make_unique<ingest::HttpAlertIngest>(
@@ -149,7 +151,16 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
       http, [routes](HttpServerRequest request, HttpReply reply) {
         routes->Handle(std::move(request), std::move(reply));
       });
+  app->alerts_service_ = std::make_unique<AlertsService>(
+      AlertsService::Options{.auth_token = cfg.listen.auth_token,
+                             .subscriber_buffer = cfg.listen.subscriber_buffer},
+      app->intake_.get(), app->feed_.get(), app->spool_.get(),
+      &app->router_->queues(), &app->metrics_);
+  app->falco_service_ = std::make_unique<FalcoOutputsService>(
+      cfg.listen.auth_token, cfg.listen.subscriber_buffer, app->feed_.get());
   app->grpc_server_ = std::make_unique<GrpcServer>(cfg.listen);
+  app->grpc_server_->AddService(app->alerts_service_.get());
+  app->grpc_server_->AddService(app->falco_service_.get());
   return app;
 }
 
@@ -216,6 +227,9 @@ bool App::Shutdown() {
   }
   http_server_->StopAccepting();
   http_server_->Stop();
+  // Every accepted alert has reached the feed: subscribers get them all, then
+  // their streams end.
+  feed_->Close();
   grpc_server_->Shutdown(absl::Seconds(1));
   router_->Stop();
   if (undelivered == 0) {

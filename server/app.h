@@ -12,9 +12,12 @@
 #include "ingest/gcpaudit/gcpaudit_ingest.h"
 #include "ingest/http/http_alert_ingest.h"
 #include "outputs/registry.h"
+#include "router/alert_feed.h"
 #include "router/dead_letter.h"
 #include "router/router.h"
 #include "router/spool.h"
+#include "server/alerts_service.h"
+#include "server/falco_outputs_service.h"
 #include "server/grpc_server.h"
 #include "server/http_routes.h"
 #include "server/http_server.h"
@@ -37,7 +40,9 @@ BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
 
 // The running service: the one place that knows every module and wires them
 // together.
-//   inputs (HTTP, Pub/Sub) → enrichment → router → output queues → outputs
+//   inputs (HTTP, gRPC, Pub/Sub) → enrichment → router → output queues →
+//   outputs
+//                                                    └→ feed → gRPC subscribers
 class App {
  public:
   // Builds everything and opens (recovers) the spool; nothing listens yet.
@@ -64,7 +69,8 @@ class App {
   std::atomic<ServingState> state_{ServingState::kStarting};
   std::unique_ptr<router::DeadLetterFile> dead_letters_;
   std::unique_ptr<router::Spool> spool_;
-  std::vector<outputs::Output*> outputs_;  // owned by their queues
+  std::vector<outputs::Output*> outputs_;    // owned by their queues
+  std::unique_ptr<router::AlertFeed> feed_;  // for gRPC subscribers
   std::unique_ptr<router::Router> router_;
   std::unique_ptr<core::EnrichingIntake> intake_;
   std::unique_ptr<ingest::HttpAlertIngest> http_ingest_;
@@ -73,6 +79,8 @@ class App {
   std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> gcpaudit_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<HttpServer> http_server_;
+  std::unique_ptr<AlertsService> alerts_service_;
+  std::unique_ptr<FalcoOutputsService> falco_service_;
   std::unique_ptr<GrpcServer> grpc_server_;
 };
 

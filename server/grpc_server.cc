@@ -1,6 +1,10 @@
 #include "server/grpc_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -35,16 +39,24 @@ GrpcServer::GrpcServer(const core::ListenConfig& listen) : listen_(listen) {}
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
 
+void GrpcServer::AddService(grpc::Service* service) {
+  services_.push_back(service);
+}
+
 absl::Status GrpcServer::Start() {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       Credentials(listen_.tls);
   if (!credentials.ok()) return credentials.status();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_.grpc, *credentials, &port_);
   // Without this, gRPC sets SO_REUSEPORT and a second corral on the same port
   // would start "successfully" and steal half the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(listen_.max_body_bytes, INT32_MAX)));
   builder.RegisterService(&health_);
+  for (grpc::Service* service : services_) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();

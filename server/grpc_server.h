@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/config.h"
@@ -10,18 +11,22 @@
 
 namespace grpc {
 class Server;
-}
+class Service;
+}  // namespace grpc
 
 namespace corral::server {
 
-// corral's gRPC listener (listen.grpc): grpc.health.v1.Health today;
-// corral.v1.Alerts and Falco's output service join it in their own modules. TLS
-// and mutual TLS from listen.tls.
+// corral's gRPC listener (listen.grpc): grpc.health.v1.Health, server
+// reflection, and the services added with AddService (corral.v1.Alerts,
+// falco.outputs.service). TLS and mutual TLS from listen.tls; messages up to
+// listen.max_body_bytes.
 class GrpcServer {
  public:
   explicit GrpcServer(const core::ListenConfig& listen);
   ~GrpcServer();
 
+  // Serves `service` too (borrowed; must outlive the server). Before Start().
+  void AddService(grpc::Service* service);
   // Binds and starts serving; fails naming the address when it cannot.
   absl::Status Start();
   int port() const { return port_; }
@@ -33,6 +38,7 @@ class GrpcServer {
  private:
   const core::ListenConfig listen_;
   HealthService health_;
+  std::vector<grpc::Service*> services_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

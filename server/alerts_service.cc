@@ -1,0 +1,224 @@
+#include "server/alerts_service.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "server/alert_proto.h"
+#include "server/grpc_auth.h"
+
+namespace corral::server {
+namespace {
+
+// How long a live stream waits for alerts before checking that its client is
+// still there.
+constexpr absl::Duration kLivePoll = absl::Milliseconds(500);
+// Alerts written per wake-up; gRPC coalesces them (buffer hint).
+constexpr size_t kWriteBatch = 256;
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+// Writes one alert; with `more`, gRPC may hold it to coalesce with the next.
+bool WriteAlert(const core::Alert& alert, bool more,
+                grpc::ServerWriter<v1::Alert>* writer) {
+  v1::Alert proto;
+  AlertToProto(alert, &proto);
+  grpc::WriteOptions options;
+  if (more) options.set_buffer_hint();
+  return writer->Write(proto, options);
+}
+
+}  // namespace
+
+AlertsService::AlertsService(
+    Options options, core::Intake* intake, router::AlertFeed* feed,
+    const router::Spool* spool,
+    const std::vector<std::unique_ptr<router::OutputQueue>>* queues,
+    core::MetricsRegistry* metrics)
+    : options_(std::move(options)),
+      intake_(intake),
+      feed_(feed),
+      spool_(spool),
+      queues_(queues) {
+  auto* inputs = metrics->AddCounter("corral_inputs_total",
+                                     "Alerts received, by input and outcome.",
+                                     {"source", "status"});
+  accepted_ = inputs->With({"grpc", "accepted"});
+  invalid_ = inputs->With({"grpc", "invalid"});
+  refused_ = inputs->With({"grpc", "refused"});
+}
+
+grpc::Status AlertsService::Publish(grpc::ServerContext* context,
+                                    const v1::Alert* request,
+                                    v1::PublishResponse* response) {
+  if (grpc::Status auth = CheckBearerToken(*context, options_.auth_token);
+      !auth.ok()) {
+    return auth;
+  }
+  absl::StatusOr<core::Alert> alert = AlertFromProto(*request);
+  if (!alert.ok()) {
+    invalid_->Inc();
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("invalid alert: ", alert.status().message()));
+  }
+  // Set here rather than by the router, so that the reply can carry it.
+  if (alert->uuid.empty()) alert->uuid = core::NewUuid();
+  const std::string uuid = alert->uuid;
+  absl::Notification done;
+  absl::StatusOr<uint64_t> result;
+  intake_->Submit(*std::move(alert), [&](absl::StatusOr<uint64_t> seq) {
+    result = std::move(seq);
+    done.Notify();
+  });
+  // The spool answers every append (durable or refused), also at shutdown.
+  done.WaitForNotification();
+  if (!result.ok()) {
+    if (absl::IsInvalidArgument(result.status())) {
+      invalid_->Inc();
+    } else {
+      refused_->Inc();
+    }
+    return ToGrpc(result.status());
+  }
+  accepted_->Inc();
+  response->set_seq(*result);
+  response->set_uuid(uuid);
+  return grpc::Status::OK;
+}
+
+grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
+                                      const v1::SubscribeRequest* request,
+                                      grpc::ServerWriter<v1::Alert>* writer) {
+  if (grpc::Status auth = CheckBearerToken(*context, options_.auth_token);
+      !auth.ok()) {
+    return auth;
+  }
+  core::Priority min_priority = core::Priority::kDebug;
+  if (request->min_priority() != v1::PRIORITY_UNSPECIFIED) {
+    absl::StatusOr<core::Priority> p =
+        PriorityFromProto(request->min_priority());
+    if (!p.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("min_priority: ", p.status().message()));
+    }
+    min_priority = *p;
+  }
+  const router::OutputFilter filter(
+      min_priority, {request->rules().begin(), request->rules().end()},
+      {request->tags().begin(), request->tags().end()},
+      {request->sources().begin(), request->sources().end()});
+
+  // The highest seq looked at (sent or filtered out): resuming after it
+  // misses nothing.
+  uint64_t last = 0;
+  bool client_gone = false;
+  // Streams the retained alerts after `last` from the spool.
+  auto catch_up = [&]() -> grpc::Status {
+    absl::Status read = spool_->ReadFrom(last, [&](core::Alert alert) {
+      if (context->IsCancelled()) {
+        client_gone = true;
+        return false;
+      }
+      last = alert.seq;
+      if (!filter.Matches(alert)) return true;
+      if (!WriteAlert(alert, /*more=*/false, writer)) {
+        client_gone = true;
+        return false;
+      }
+      return true;
+    });
+    if (!read.ok()) {
+      return grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("cannot read the spool: ", read.message()));
+    }
+    return grpc::Status::OK;
+  };
+
+  std::unique_ptr<router::AlertFeed::Subscription> live;
+  if (request->has_after_seq()) {
+    const uint64_t after = request->after_seq();
+    const uint64_t head = spool_->last_seq();
+    if (after > head) {
+      return grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("after_seq ", after,
+                       " is past the last seq handed out (", head, ")"));
+    }
+    const uint64_t first = spool_->first_seq();
+    // 0 asks for everything retained, whatever that is.
+    if (after != 0 && after + 1 < first) {
+      return grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("alerts after seq ", after,
+                       " are no longer retained (the oldest kept is ", first,
+                       "); resubscribe without after_seq, or with after_seq=0 "
+                       "for everything retained"));
+    }
+    last = after;
+    // Most of the backlog first, without holding a live buffer; then join
+    // the live feed and read what became durable meanwhile. Every alert is
+    // in one of the two; the seq check below drops the overlap.
+    if (grpc::Status s = catch_up(); !s.ok() || client_gone) return s;
+    live = feed_->Subscribe(filter, options_.subscriber_buffer);
+    if (grpc::Status s = catch_up(); !s.ok() || client_gone) return s;
+  } else {
+    live = feed_->Subscribe(filter, options_.subscriber_buffer);
+  }
+
+  while (true) {
+    router::AlertFeed::Batch batch =
+        live->Next(absl::Now() + kLivePoll, kWriteBatch);
+    for (size_t i = 0; i < batch.alerts.size(); ++i) {
+      const core::Alert& alert = *batch.alerts[i];
+      if (alert.seq <= last) continue;
+      last = alert.seq;
+      if (!WriteAlert(alert, i + 1 < batch.alerts.size(), writer)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      }
+    }
+    if (batch.overflowed) {
+      return grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat(
+              "subscriber too slow: more than ", options_.subscriber_buffer,
+              " alerts waited for it; resubscribe with after_seq=", last));
+    }
+    if (batch.closed) {
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("corral is shutting down; resubscribe with after_seq=",
+                       last));
+    }
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+  }
+}
+
+grpc::Status AlertsService::ListOutputs(grpc::ServerContext* context,
+                                        const v1::ListOutputsRequest* request,
+                                        v1::ListOutputsResponse* response) {
+  if (grpc::Status auth = CheckBearerToken(*context, options_.auth_token);
+      !auth.ok()) {
+    return auth;
+  }
+  for (const auto& queue : *queues_) {
+    const router::OutputQueue::Stats stats = queue->stats();
+    v1::OutputStatus* out = response->add_outputs();
+    out->set_name(queue->name());
+    out->set_type(queue->type());
+    out->set_queue_depth(stats.queued);
+    out->set_delivered(stats.delivered);
+    out->set_retries(stats.retries);
+    out->set_dead_lettered(stats.failed);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace corral::server
