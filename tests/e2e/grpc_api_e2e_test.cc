@@ -16,6 +16,7 @@
 #include "falco/outputs.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
 #include "tests/fakes/fake_http_server.h"
@@ -430,6 +431,42 @@ TEST_F(GrpcApiTest, FalcoSubAndGetSeeEveryAlertPostedOverHttp) {
       EXPECT_THAT(markers, ::testing::ElementsAre("c", "i", "e"));
     }
   }
+}
+
+TEST_F(GrpcApiTest, ServesReflectionForEveryService) {
+  ASSERT_TRUE(Start().ok());
+  namespace reflection = grpc::reflection::v1alpha;
+  grpc::ClientContext context;
+  context.set_deadline(Deadline());
+  auto stream =
+      reflection::ServerReflection::NewStub(channel_)->ServerReflectionInfo(
+          &context);
+  reflection::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  reflection::ServerReflectionResponse listed;
+  ASSERT_TRUE(stream->Read(&listed));
+  std::vector<std::string> services;
+  for (const auto& service : listed.list_services_response().service()) {
+    services.push_back(service.name());
+  }
+  EXPECT_THAT(services, ::testing::IsSupersetOf({"corral.v1.Alerts",
+                                                 "falco.outputs.service",
+                                                 "grpc.health.v1.Health"}));
+
+  reflection::ServerReflectionRequest file;
+  file.set_file_containing_symbol("corral.v1.Alerts");
+  ASSERT_TRUE(stream->Write(file));
+  reflection::ServerReflectionResponse described;
+  ASSERT_TRUE(stream->Read(&described));
+  ASSERT_TRUE(described.has_file_descriptor_response())
+      << described.error_response().error_message();
+  EXPECT_GE(described.file_descriptor_response().file_descriptor_proto_size(),
+            1);
+  EXPECT_THAT(described.file_descriptor_response().file_descriptor_proto(0),
+              HasSubstr("corral/v1/alerts.proto"));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST_F(GrpcApiTest, TheBearerTokenGuardsEveryAlertRpcButNotHealth) {
