@@ -24,14 +24,7 @@ build=build-release
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCORRAL_BUILD_BENCH=ON -DCORRAL_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" --target corral corral_rules_bench fake_pubsub >/dev/null
 
-work=$(mktemp -d /tmp/corral-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 # Distinct entries (own insertId each, so dedup keeps none back), half VM creations and half
 # project IAM changes: both samples fire a built-in rule, so every entry becomes an alert.
@@ -81,8 +74,7 @@ CONF
   corral_port=$(sed -n 's/.*msg=listening http=[0-9.]*:\([0-9]*\).*/\1/p' "$work/corral-$1.err")
   [ -n "$corral_port" ] || { echo "corral did not start" >&2; cat "$work/corral-$1.err" >&2; exit 1; }
   for _ in $(seq 1 1200); do  # at most two minutes
-    acked=$(curl -fs "http://127.0.0.1:$corral_port/metrics" |
-      awk '$1 == "corral_gcpaudit_acked_total{subscription=\"bench\"}" {print $2}')
+    acked=$(metric_at "$corral_port" 'corral_gcpaudit_acked_total{subscription="bench"}')
     acked=${acked:-0}
     [ "$acked" -ge "$entries" ] && break
     sleep 0.05
