@@ -184,7 +184,7 @@ absl::Status App::Start() {
     core::LogInfo("subscribing to Pub/Sub",
                   {{"subscription", c.name},
                    {"pubsub", c.subscription},
-                   {"endpoint", c.endpoint},
+                   {"endpoint", c.connection.endpoint},
                    {"credentials", ingest->credentials()},
                    {"rules", absl::StrCat(ingest->rule_count())}});
   }

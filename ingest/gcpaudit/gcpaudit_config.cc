@@ -2,38 +2,24 @@
 
 #include <set>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "core/config_node.h"
 
 namespace corral::ingest::gcpaudit {
 namespace {
 
-// Pub/Sub's own rule for resource names: projects/P/subscriptions/S, with
-// neither part empty nor holding a '/'.
-bool IsSubscriptionName(absl::string_view name) {
-  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
-  return parts.size() == 4 && parts[0] == "projects" && !parts[1].empty() &&
-         parts[2] == "subscriptions" && !parts[3].empty();
-}
-
-GcpAuditConfig ParseOne(core::ConfigMap m, const char* emulator_host) {
+GcpAuditConfig ParseOne(core::ConfigMap m, const core::EnvLookup& env) {
   GcpAuditConfig c;
   c.path = m.path();
   c.name = m.RequiredString("name");
   c.subscription = m.RequiredString("subscription");
-  if (!c.subscription.empty() && !IsSubscriptionName(c.subscription)) {
+  if (!c.subscription.empty() &&
+      !core::IsPubSubResourceName(c.subscription, "subscriptions")) {
     m.Error("subscription",
             absl::StrCat("expected projects/PROJECT/subscriptions/NAME, got \"",
                          c.subscription, "\""));
   }
-  c.endpoint = m.String("endpoint", c.endpoint);
-  if (c.endpoint.empty()) m.Error("endpoint", "must not be empty");
-  c.credentials_file = m.String("credentials_file");
-  core::ConfigMap tls = m.Map("tls");
-  c.ca_file = tls.String("ca_file");
-  tls.RejectUnknownKeys();
+  c.connection = core::ParsePubSubConnection(m, env);
   c.rules_files = m.StringList("rules_files");
   std::string matching = m.Enum("rule_matching", "first", {"first", "all"});
   c.rule_matching = matching == "all" ? rules::RuleMatching::kAll
@@ -58,11 +44,6 @@ GcpAuditConfig ParseOne(core::ConfigMap m, const char* emulator_host) {
     m.Error("dedup_window", "must not be negative");
   }
   m.RejectUnknownKeys();
-  if (emulator_host != nullptr && *emulator_host != '\0') {
-    c.endpoint = emulator_host;
-    c.plaintext = true;
-    c.credentials_file.clear();
-  }
   return c;
 }
 
@@ -78,12 +59,11 @@ absl::StatusOr<std::vector<GcpAuditConfig>> ParseGcpAuditConfigs(
     errors.Add(list, "ingest.gcpaudit", "expected a list of subscriptions");
     return errors.ToStatus();
   }
-  const char* emulator = env ? env("PUBSUB_EMULATOR_HOST") : nullptr;
   std::set<std::string> names;
   for (size_t i = 0; i < list.size(); ++i) {
     core::ConfigMap m(list[i], absl::StrCat("ingest.gcpaudit[", i, "]"),
                       &errors);
-    GcpAuditConfig c = ParseOne(m, emulator);
+    GcpAuditConfig c = ParseOne(m, env);
     if (!c.name.empty() && !names.insert(c.name).second) {
       m.Error("name", absl::StrCat("\"", c.name,
                                    "\" is already the name of another entry"));

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/config.h"
+#include "core/pubsub_connection.h"
 #include "ingest/rules/rule_engine.h"
 
 namespace corral::ingest::gcpaudit {
@@ -19,12 +20,8 @@ namespace corral::ingest::gcpaudit {
 struct GcpAuditConfig {
   std::string name;
   std::string subscription;  // projects/PROJECT/subscriptions/NAME
-  std::string endpoint = "pubsub.googleapis.com:443";
-  // Plaintext, no authentication: the Pub/Sub emulator
-  // (PUBSUB_EMULATOR_HOST sets it with the endpoint).
-  bool plaintext = false;
-  std::string ca_file;           // tls.ca_file: trust this CA, not the system's
-  std::string credentials_file;  // empty: the metadata server
+  // endpoint, tls.ca_file, credentials_file; PUBSUB_EMULATOR_HOST applied.
+  core::PubSubConnection connection;
   std::vector<std::string> rules_files;  // empty: corral's built-in rules
   rules::RuleMatching rule_matching = rules::RuleMatching::kFirst;
   std::string hostname;  // the alerts' hostname; empty: this machine's

@@ -1,20 +1,14 @@
 #include "ingest/gcpaudit/gcpaudit_ingest.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/file_util.h"
-#include "core/google_auth.h"
-#include "core/google_grpc_credentials.h"
 #include "core/log.h"
+#include "core/pubsub_connection.h"
 #include "ingest/rules/default_rules.h"
 #include "ingest/rules/rules_loader.h"
 
 namespace corral::ingest::gcpaudit {
 namespace {
-
-constexpr char kPubSubScope[] = "https://www.googleapis.com/auth/pubsub";
 
 // StreamingPull responses carry many messages of up to 10 MB each; gRPC's
 // default 4 MB receive limit would break the stream on the first big batch.
@@ -55,39 +49,15 @@ absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
       new GcpAuditIngest(std::move(config), *std::move(rules)));
   const GcpAuditConfig& c = ingest->config_;
 
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (c.plaintext) {
-    credentials = grpc::InsecureChannelCredentials();
-    ingest->credentials_ = "none (emulator)";
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    if (!c.ca_file.empty()) {
-      absl::StatusOr<std::string> ca = core::ReadFileToString(c.ca_file);
-      if (!ca.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(c.path, ".tls.ca_file: cannot read ", c.ca_file, ": ",
-                         ca.status().message()));
-      }
-      ssl.pem_root_certs = *std::move(ca);
-    }
-    core::GoogleAuthOptions auth;
-    auth.credentials_file = c.credentials_file;
-    auth.scopes = {kPubSubScope};
-    absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> tokens =
-        core::MakeGoogleTokenSource(auth);
-    if (!tokens.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          c.path, ".credentials_file: ", tokens.status().message()));
-    }
-    ingest->credentials_ = (*tokens)->Describe();
-    credentials = grpc::CompositeChannelCredentials(
-        grpc::SslCredentials(ssl),
-        core::GoogleCallCredentials(
-            std::shared_ptr<core::GoogleTokenSource>(*std::move(tokens))));
+  core::PubSubChannelOptions channel_options;
+  channel_options.max_receive_bytes = kMaxReceiveBytes;
+  absl::StatusOr<core::PubSubChannel> channel =
+      core::MakePubSubChannel(c.connection, channel_options);
+  if (!channel.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.path, ".", channel.status().message()));
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  args.SetUserAgentPrefix("corral/" CORRAL_VERSION);
+  ingest->credentials_ = channel->credentials;
 
   AuditMessageHandlerOptions handler;
   handler.subscription_name = c.name;
@@ -102,7 +72,7 @@ absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
   PubSubSubscriberOptions subscriber;
   subscriber.name = c.name;
   subscriber.subscription = c.subscription;
-  subscriber.channel = grpc::CreateCustomChannel(c.endpoint, credentials, args);
+  subscriber.channel = std::move(channel->channel);
   subscriber.max_outstanding_messages = c.max_outstanding_messages;
   subscriber.max_outstanding_bytes =
       static_cast<int64_t>(c.max_outstanding_bytes);

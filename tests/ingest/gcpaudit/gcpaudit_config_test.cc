@@ -35,17 +35,17 @@ TEST(GcpAuditConfigTest, DefaultsAndEveryKey) {
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->size(), 2u);
   const GcpAuditConfig& d = (*c)[0];
-  EXPECT_EQ(d.endpoint, "pubsub.googleapis.com:443");
-  EXPECT_FALSE(d.plaintext);
+  EXPECT_EQ(d.connection.endpoint, "pubsub.googleapis.com:443");
+  EXPECT_FALSE(d.connection.plaintext);
   EXPECT_TRUE(d.rules_files.empty());
   EXPECT_EQ(d.rule_matching, rules::RuleMatching::kFirst);
   EXPECT_EQ(d.max_outstanding_messages, 1000);
   EXPECT_EQ(d.ack_deadline, absl::Seconds(60));
   EXPECT_EQ(d.dedup_window, absl::Minutes(10));
   const GcpAuditConfig& s = (*c)[1];
-  EXPECT_EQ(s.endpoint, "pubsub.example.test:8443");
-  EXPECT_EQ(s.credentials_file, "/etc/corral/sa.json");
-  EXPECT_EQ(s.ca_file, "/etc/corral/ca.pem");
+  EXPECT_EQ(s.connection.endpoint, "pubsub.example.test:8443");
+  EXPECT_EQ(s.connection.credentials_file, "/etc/corral/sa.json");
+  EXPECT_EQ(s.connection.ca_file, "/etc/corral/ca.pem");
   EXPECT_EQ(s.rules_files.size(), 2u);
   EXPECT_EQ(s.rule_matching, rules::RuleMatching::kAll);
   EXPECT_EQ(s.hostname, "gke-staging");
@@ -67,9 +67,9 @@ TEST(GcpAuditConfigTest, EmulatorHostMeansPlaintextWithoutCredentials) {
                               : nullptr;
                  });
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ((*c)[0].endpoint, "127.0.0.1:8085");
-  EXPECT_TRUE((*c)[0].plaintext);
-  EXPECT_TRUE((*c)[0].credentials_file.empty());
+  EXPECT_EQ((*c)[0].connection.endpoint, "127.0.0.1:8085");
+  EXPECT_TRUE((*c)[0].connection.plaintext);
+  EXPECT_TRUE((*c)[0].connection.credentials_file.empty());
 }
 
 TEST(GcpAuditConfigTest, EveryMistakeIsReportedWithItsPlace) {
