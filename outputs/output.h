@@ -1,6 +1,8 @@
 #ifndef CORRAL_OUTPUTS_OUTPUT_H_
 #define CORRAL_OUTPUTS_OUTPUT_H_
 
+#include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 
@@ -21,8 +23,8 @@ struct SendResult {
   absl::Duration retry_after = absl::ZeroDuration();
   // Why it failed, for logs and the dead-letter file; never contains a secret.
   std::string reason;
-  // The destination's status (HTTP status code), 0 when there was none
-  // (connection error).
+  // The destination's status: the HTTP status code, or the gRPC status code
+  // for gRPC destinations; 0 when there was none (an HTTP connection error).
   int status = 0;
 
   static SendResult Delivered(int status = 0) {
@@ -58,6 +60,13 @@ class Output {
   // How many alerts one Send() may carry; 1 for destinations that take one at a
   // time.
   virtual int64_t MaxBatchItems() const { return 1; }
+  // The most the queue puts in one batch, by its estimate of the alerts' size,
+  // whatever batch.max_bytes says: a destination's request limit, so that a
+  // batch normally fits one request. The estimate is rough; an output whose
+  // requests have a hard limit still checks the exact size.
+  virtual uint64_t MaxBatchBytes() const {
+    return std::numeric_limits<uint64_t>::max();
+  }
 };
 
 }  // namespace corral::outputs

@@ -36,7 +36,8 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
       max_batch_items_(
           std::clamp<int64_t>(output->MaxBatchItems(), 1,
                               std::max<int64_t>(1, config.batch.max_items))),
-      max_batch_bytes_(config.batch.max_bytes),
+      max_batch_bytes_(
+          std::min(output->MaxBatchBytes(), config.batch.max_bytes)),
       max_batch_wait_(config.batch.max_wait),
       output_(std::move(output)),
       dead_letters_(dead_letters),

@@ -12,13 +12,9 @@
 namespace corral::outputs {
 namespace {
 
-// imported_ only outlives a batch when the queue gives up on it midway; this
-// keeps that from growing without bound.
+// How many imported alerts of batches the queue gave up on midway stay
+// remembered (PartialDeliveries).
 constexpr size_t kMaxImported = 100000;
-
-std::string AlertKey(const core::Alert& alert) {
-  return absl::StrCat(alert.uuid, "/", alert.seq);
-}
 
 }  // namespace
 
@@ -49,7 +45,8 @@ ChronicleOutput::ChronicleOutput(ChronicleConfig config,
       max_batch_items_(std::max<int64_t>(max_batch_items, 1)),
       clock_(context.clock),
       user_agent_(context.user_agent),
-      pool_(core::HttpClientTls{}, context.user_agent) {}
+      pool_(core::HttpClientTls{}, context.user_agent),
+      imported_(kMaxImported) {}
 
 absl::Status ChronicleOutput::Start() {
   if (config_.api == ChronicleApi::kWebhook) return absl::OkStatus();
@@ -105,18 +102,8 @@ SendResult ChronicleOutput::Post(std::string body, absl::Time deadline) {
 
 SendResult ChronicleOutput::Send(std::span<const core::AlertPtr> batch,
                                  absl::Time deadline) {
-  std::vector<core::AlertPtr> pending;
-  pending.reserve(batch.size());
-  {
-    absl::MutexLock lock(&mu_);
-    for (const core::AlertPtr& alert : batch) {
-      if (!imported_.contains(AlertKey(*alert))) pending.push_back(alert);
-    }
-  }
-  auto forget_batch = [&] {
-    absl::MutexLock lock(&mu_);
-    for (const core::AlertPtr& alert : batch) imported_.erase(AlertKey(*alert));
-  };
+  std::vector<core::AlertPtr> pending = imported_.Undelivered(batch);
+  auto forget_batch = [&] { imported_.Forget(batch); };
   if (pending.empty()) {
     forget_batch();
     return SendResult::Delivered();
@@ -139,9 +126,7 @@ SendResult ChronicleOutput::Send(std::span<const core::AlertPtr> batch,
       return result;
     }
     if (requests->size() > 1) {
-      absl::MutexLock lock(&mu_);
-      if (imported_.size() >= kMaxImported) imported_.clear();
-      for (size_t i : request.alerts) imported_.insert(AlertKey(*pending[i]));
+      for (size_t i : request.alerts) imported_.Add(*pending[i]);
     }
   }
   forget_batch();

@@ -6,16 +6,14 @@
 #include <span>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/google_auth.h"
 #include "core/http_client.h"
 #include "outputs/chronicle/chronicle_config.h"
 #include "outputs/output.h"
+#include "outputs/partial_deliveries.h"
 #include "outputs/registry.h"
 
 namespace corral::outputs {
@@ -74,11 +72,9 @@ class ChronicleOutput : public Output {
   const std::string user_agent_;
   core::HttpClientPool pool_;
   std::unique_ptr<core::GoogleTokenSource> tokens_;  // set by Start()
-
-  absl::Mutex mu_;
-  // Alerts (uuid/seq) of a multi-request batch already imported, until the
-  // batch is through.
-  absl::flat_hash_set<std::string> imported_ ABSL_GUARDED_BY(mu_);
+  // Alerts of a multi-request batch already imported, until the batch is
+  // through.
+  PartialDeliveries imported_;
 };
 
 // The registry's factory for `type: chronicle` (an OutputFactory). Records

@@ -17,13 +17,9 @@ namespace {
 constexpr absl::Duration kMinRequestTime = absl::Milliseconds(500);
 // Slack's 429 normally says how long; when it does not, its documented pace.
 constexpr absl::Duration kDefault429Wait = absl::Seconds(1);
-// posted_ only outlives a batch when the queue gives up on it midway; this
-// keeps that from growing without bound.
+// How many posted alerts of batches the queue gave up on midway stay
+// remembered (PartialDeliveries).
 constexpr size_t kMaxPosted = 10000;
-
-std::string AlertKey(const core::Alert& alert) {
-  return absl::StrCat(alert.uuid, "/", alert.seq);
-}
 
 }  // namespace
 
@@ -73,7 +69,8 @@ SlackOutput::SlackOutput(SlackConfig config, int64_t max_batch_items,
                    : SleepFn([](absl::Duration d) { absl::SleepFor(d); })),
       pool_(core::HttpClientTls{}, context.user_agent),
       bucket_(config_.rate_limit_per_second, config_.rate_limit_burst,
-              clock_->Now()) {}
+              clock_->Now()),
+      posted_(kMaxPosted) {}
 
 SendResult SlackOutput::Post(std::string body, absl::Time deadline) {
   absl::Time now = clock_->Now();
@@ -120,23 +117,16 @@ SendResult SlackOutput::Post(std::string body, absl::Time deadline) {
 
 SendResult SlackOutput::Send(std::span<const core::AlertPtr> batch,
                              absl::Time deadline) {
-  std::vector<core::AlertPtr> pending;
-  pending.reserve(batch.size());
+  std::vector<core::AlertPtr> pending = posted_.Undelivered(batch);
   bool digest = false;
   {
     absl::MutexLock lock(&mu_);
-    for (const core::AlertPtr& alert : batch) {
-      if (!posted_.contains(AlertKey(*alert))) pending.push_back(alert);
-    }
     const int64_t n = static_cast<int64_t>(pending.size());
     digest =
         config_.digest_after > 0 && n > 1 &&
         (n >= config_.digest_after || n > bucket_.Available(clock_->Now()));
   }
-  auto forget_batch = [&] {
-    absl::MutexLock lock(&mu_);
-    for (const core::AlertPtr& alert : batch) posted_.erase(AlertKey(*alert));
-  };
+  auto forget_batch = [&] { posted_.Forget(batch); };
 
   if (digest) {
     SendResult result = Post(BuildSlackDigest(config_, pending), deadline);
@@ -153,11 +143,7 @@ SendResult SlackOutput::Send(std::span<const core::AlertPtr> batch,
       if (result.kind == SendResult::Kind::kPermanent) forget_batch();
       return result;
     }
-    if (batch.size() > 1) {
-      absl::MutexLock lock(&mu_);
-      if (posted_.size() >= kMaxPosted) posted_.clear();
-      posted_.insert(AlertKey(*alert));
-    }
+    if (batch.size() > 1) posted_.Add(*alert);
   }
   forget_batch();
   return result;

@@ -8,12 +8,12 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "core/http_client.h"
 #include "outputs/output.h"
+#include "outputs/partial_deliveries.h"
 #include "outputs/registry.h"
 #include "outputs/slack/slack_config.h"
 
@@ -103,9 +103,9 @@ class SlackOutput : public Output {
 
   absl::Mutex mu_;
   TokenBucket bucket_ ABSL_GUARDED_BY(mu_);
-  // Alerts (uuid/seq) of a multi-message batch already posted, until the
-  // batch is through.
-  absl::flat_hash_set<std::string> posted_ ABSL_GUARDED_BY(mu_);
+  // Alerts of a multi-message batch already posted, until the batch is
+  // through.
+  PartialDeliveries posted_;
 };
 
 // The registry's factory for `type: slack` (an OutputFactory). Records config

@@ -171,6 +171,29 @@ TEST_F(OutputQueueTest, BatchesWhenTheOutputTakesBatches) {
   EXPECT_EQ(queue->stats().low_watermark, 10u);
 }
 
+TEST_F(OutputQueueTest, TheOutputsByteLimitCapsBatchMaxBytes) {
+  core::OutputConfig config = FastRetryConfig("capped");
+  config.batch.max_items = 100;
+  config.batch.max_bytes = 100 << 20;  // far more than the output takes
+  config.batch.max_wait = absl::Seconds(30);
+  // Each alert is estimated at a little over 1000 bytes: two fit under the
+  // output's 2500, three do not.
+  auto output = std::make_unique<ScriptedOutput>(/*max_batch=*/100,
+                                                 /*max_batch_bytes=*/2500);
+  ScriptedOutput* scripted = output.get();
+  OutputQueue queue(config, std::move(output), dead_letters_.get(), &metrics_);
+  queue.Start();
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    auto alert = std::make_shared<core::Alert>(*MakeAlert(seq));
+    alert->output = std::string(1000, 'x');
+    queue.Push(alert);
+  }
+  ASSERT_TRUE(WaitIdle(queue));
+  EXPECT_THAT(
+      scripted->calls(),
+      ElementsAre(ElementsAre(1, 2), ElementsAre(3, 4), ElementsAre(5)));
+}
+
 TEST_F(OutputQueueTest, EveryWorkerKeepsWorkingWhenBatchesAreRacedFor) {
   ScriptedOutput* output;
   core::OutputConfig config = FastRetryConfig("batch");

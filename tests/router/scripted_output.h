@@ -1,7 +1,9 @@
 #ifndef CORRAL_TESTS_ROUTER_SCRIPTED_OUTPUT_H_
 #define CORRAL_TESTS_ROUTER_SCRIPTED_OUTPUT_H_
 
+#include <cstdint>
 #include <deque>
+#include <limits>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -24,7 +26,10 @@ inline core::OutputConfig FastRetryConfig(std::string name) {
 // every batch it got.
 class ScriptedOutput : public outputs::Output {
  public:
-  explicit ScriptedOutput(int64_t max_batch = 1) : max_batch_(max_batch) {}
+  explicit ScriptedOutput(
+      int64_t max_batch = 1,
+      uint64_t max_batch_bytes = std::numeric_limits<uint64_t>::max())
+      : max_batch_(max_batch), max_batch_bytes_(max_batch_bytes) {}
 
   void Script(std::vector<outputs::SendResult> results) {
     absl::MutexLock lock(&mu_);
@@ -58,6 +63,7 @@ class ScriptedOutput : public outputs::Output {
     return r;
   }
   int64_t MaxBatchItems() const override { return max_batch_; }
+  uint64_t MaxBatchBytes() const override { return max_batch_bytes_; }
 
   bool WaitForCalls(size_t n, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -71,6 +77,7 @@ class ScriptedOutput : public outputs::Output {
 
  private:
   const int64_t max_batch_;
+  const uint64_t max_batch_bytes_;
   absl::Mutex mu_;
   std::deque<outputs::SendResult> script_;
   outputs::SendResult default_ = outputs::SendResult::Delivered(200);
