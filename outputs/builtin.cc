@@ -1,6 +1,7 @@
 #include "outputs/chronicle/chronicle_output.h"
 #include "outputs/file/file_output.h"
 #include "outputs/gcs/gcs_output.h"
+#include "outputs/pubsub/pubsub_output.h"
 #include "outputs/registry.h"
 #include "outputs/s3/s3_output.h"
 #include "outputs/slack/slack_output.h"
@@ -18,6 +19,7 @@ void RegisterBuiltinOutputs(Registry& registry) {
   (void)registry.Register("chronicle", &CreateChronicleOutput);
   (void)registry.Register("s3", &CreateS3Output);
   (void)registry.Register("gcs", &CreateGcsOutput);
+  (void)registry.Register("pubsub", &CreatePubSubOutput);
 }
 
 }  // namespace corral::outputs

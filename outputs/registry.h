@@ -1,6 +1,7 @@
 #ifndef CORRAL_OUTPUTS_REGISTRY_H_
 #define CORRAL_OUTPUTS_REGISTRY_H_
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +20,9 @@ namespace corral::outputs {
 struct OutputContext {
   core::Clock* clock = core::Clock::Real();
   std::string user_agent = "corral/" CORRAL_VERSION;
+  // The environment outputs consult (PUBSUB_EMULATOR_HOST); tests pass their
+  // own rather than change the process's.
+  core::EnvLookup env = &std::getenv;
 };
 
 // Builds an output of one type from its config. Type-specific keys are read

@@ -33,6 +33,9 @@ namespace pubsub = ::google::pubsub::v1;
 // Pub/Sub's limits.
 constexpr int kMaxPublishMessages = 1000;
 constexpr size_t kMaxPublishRequestBytes = 10 << 20;
+constexpr int kMaxAttributes = 100;
+constexpr size_t kMaxAttributeKeyBytes = 256;
+constexpr size_t kMaxAttributeValueBytes = 1024;
 constexpr int kMinAckDeadlineSeconds = 10;
 constexpr int kMaxAckDeadlineSeconds = 600;
 // What one StreamingPullResponse / PullResponse carries at most.
@@ -67,6 +70,57 @@ bool ReturnImmediately(const pubsub::PullRequest& request) {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   return request.return_immediately();
 #pragma GCC diagnostic pop
+}
+
+// Why the service would refuse `message`'s attributes, or "" when it would
+// not.
+std::string AttributeProblem(const pubsub::PubsubMessage& message) {
+  if (message.attributes_size() > kMaxAttributes) {
+    return absl::StrCat("The number of message attributes (",
+                        message.attributes_size(),
+                        ") exceeds the maximum allowed (", kMaxAttributes,
+                        "). Refer to https://cloud.google.com/pubsub/quotas "
+                        "for more information.");
+  }
+  for (const auto& [key, value] : message.attributes()) {
+    const char* what = nullptr;
+    size_t size = 0;
+    size_t max = 0;
+    if (key.empty()) {
+      return "One of the attributes in the request has an empty key.";
+    } else if (key.size() > kMaxAttributeKeyBytes) {
+      what = "key";
+      size = key.size();
+      max = kMaxAttributeKeyBytes;
+    } else if (value.size() > kMaxAttributeValueBytes) {
+      what = "value";
+      size = value.size();
+      max = kMaxAttributeValueBytes;
+    } else {
+      continue;
+    }
+    return absl::StrCat("One of the attributes in the request has a ", what,
+                        " that is too long. The length is ", size,
+                        " characters, but the maximum allowed is ", max,
+                        ". Refer to https://cloud.google.com/pubsub/quotas "
+                        "for more information.");
+  }
+  return "";
+}
+
+// What the service says with `code` (FailNextPublishes).
+std::string FailureMessage(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return "The service was unable to fulfill your request. Please try "
+             "again. [Code: 14]";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "User not authorized to perform this action.";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "Quota exceeded for quota metric 'Publisher throughput'.";
+    default:
+      return "fake: publish failed";
+  }
 }
 
 bool ValidAckDeadline(int seconds) {
@@ -201,6 +255,7 @@ struct FakePubSub::Impl {
   std::vector<pubsub::StreamingPullRequest> first_requests ABSL_GUARDED_BY(mu);
   int streams_opened ABSL_GUARDED_BY(mu) = 0;
   int publish_calls ABSL_GUARDED_BY(mu) = 0;
+  std::vector<size_t> publish_sizes ABSL_GUARDED_BY(mu);
 
   // Bumped on every observable change, for WaitFor().
   uint64_t version ABSL_GUARDED_BY(mu) = 0;
@@ -760,7 +815,8 @@ grpc::ServerUnaryReactor* FakePubSub::Impl::PublisherService::Publish(
       // Answered below.
     } else if (impl_->fail_publishes > 0) {
       --impl_->fail_publishes;
-      status = grpc::Status(impl_->fail_publish_code, "fake: publish failed");
+      status = grpc::Status(impl_->fail_publish_code,
+                            FailureMessage(impl_->fail_publish_code));
     } else if (auto topic = impl_->topics.find(request->topic());
                topic == impl_->topics.end()) {
       status = NotFound(request->topic());
@@ -784,7 +840,15 @@ grpc::ServerUnaryReactor* FakePubSub::Impl::PublisherService::Publish(
       status = InvalidArgument(
           "One or more messages in the publish request is empty. Each message "
           "must contain either non-empty data, or at least one attribute.");
+    } else if (std::string problem; std::any_of(
+                   request->messages().begin(), request->messages().end(),
+                   [&problem](const pubsub::PubsubMessage& m) {
+                     problem = AttributeProblem(m);
+                     return !problem.empty();
+                   })) {
+      status = InvalidArgument(problem);
     } else {
+      impl_->publish_sizes.push_back(request->messages_size());
       for (const pubsub::PubsubMessage& message : request->messages()) {
         pubsub::PubsubMessage copy = message;
         copy.clear_message_id();
@@ -1245,6 +1309,11 @@ std::vector<google::pubsub::v1::PubsubMessage> FakePubSub::Published(
 int FakePubSub::PublishCalls() const {
   absl::MutexLock lock(&impl_->mu);
   return impl_->publish_calls;
+}
+
+std::vector<size_t> FakePubSub::PublishSizes() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->publish_sizes;
 }
 
 bool FakePubSub::WaitForAcked(absl::string_view subscription, size_t n,

@@ -33,6 +33,10 @@ namespace corral::fakes {
 // ignored and the message stays pending; a unary Pull that finds nothing waits
 // up to 1 s for a message unless return_immediately.
 //
+// Publish enforces the service's limits with its INVALID_ARGUMENT answers: 1000
+// messages and 10 MiB per request, no empty message, at most 100 attributes
+// per message with non-empty keys of up to 256 bytes and values of up to 1024.
+//
 // Deliberate simplifications: no ordering keys, no exactly-once, no dead-letter
 // topics (but every delivery carries delivery_attempt, counted from 1, as with
 // a dead-letter policy), no retention limit. Message size for flow control is
@@ -97,7 +101,8 @@ class FakePubSub {
   void RejectStreams(int n,
                      grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE,
                      absl::Duration delay = absl::ZeroDuration());
-  // The next `n` Publish calls fail with `code` (nothing is published).
+  // The next `n` Publish calls fail with `code` (nothing is published), with
+  // the service's message for it where the fake knows one.
   void FailNextPublishes(int n,
                          grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE);
   // Every Publish call is answered this much later (0 by default).
@@ -133,6 +138,8 @@ class FakePubSub {
       absl::string_view topic) const;
   // Publish calls received over gRPC, including failed ones.
   int PublishCalls() const;
+  // How many messages each Publish call that published carried, in order.
+  std::vector<size_t> PublishSizes() const;
 
   // Bounded waits: true once the condition holds, false if `timeout` passes
   // first.

@@ -125,7 +125,7 @@ TEST(RegistryTest, RefusesUnknownTypesUnknownKeysAndMissingKeys) {
   EXPECT_THAT(
       std::string(unknown.status().message()),
       HasSubstr("unknown output type \"pigeon\" (known: chronicle, file, "
-                "gcs, s3, slack, stdout, webhook)"));
+                "gcs, pubsub, s3, slack, stdout, webhook)"));
 
   auto extra = registry.Create(
       Common("stdout", YAML::Load("{type: stdout, colour: red}")), "c.yaml",

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "absl/strings/str_join.h"
 #include "core/config_node.h"
@@ -19,12 +20,12 @@ struct ParsedOutputKeys {
   std::string errors;
 };
 
-// Runs `parse` (any callable ConfigMap& -> std::optional<Config>, e.g. a
-// lambda that passes an injected environment) on `yaml` as the registry does:
-// name and type already known, unknown keys then rejected.
-template <typename Config, typename Parse>
-ParsedOutputKeys<Config> ParseOutputKeysWith(Parse&& parse,
-                                             const std::string& yaml) {
+// Runs `parse` (ParseSlackConfig, ParseChronicleConfig, or any callable
+// taking a core::ConfigMap& and returning std::optional<Config>) on `yaml` as
+// the registry does: name and type already known, unknown keys then rejected.
+template <typename Parse, typename Config = typename std::invoke_result_t<
+                              Parse, core::ConfigMap&>::value_type>
+ParsedOutputKeys<Config> ParseOutputKeys(Parse parse, const std::string& yaml) {
   core::ConfigErrors errors("test.yaml");
   core::ConfigMap map(YAML::Load(yaml), "outputs[0]", &errors,
                       {"name", "type"});
@@ -33,13 +34,6 @@ ParsedOutputKeys<Config> ParseOutputKeysWith(Parse&& parse,
   map.RejectUnknownKeys();
   p.errors = absl::StrJoin(errors.messages(), "\n");
   return p;
-}
-
-// The same for a plain parser (ParseSlackConfig, ParseChronicleConfig, ...).
-template <typename Config>
-ParsedOutputKeys<Config> ParseOutputKeys(
-    std::optional<Config> (*parse)(core::ConfigMap&), const std::string& yaml) {
-  return ParseOutputKeysWith<Config>(parse, yaml);
 }
 
 }  // namespace corral::outputs

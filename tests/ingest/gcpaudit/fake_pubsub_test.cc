@@ -530,6 +530,42 @@ TEST_F(FakePubSubTest, PublishValidation) {
   EXPECT_TRUE(GrpcPublish(at_limit).ok());
 }
 
+TEST_F(FakePubSubTest, PublishEnforcesAttributeLimits) {
+  auto with_attributes = [](std::map<std::string, std::string> attributes) {
+    pubsub::PublishRequest request;
+    request.set_topic(kTopic);
+    pubsub::PubsubMessage* m = request.add_messages();
+    m->set_data("a");
+    for (auto& [k, v] : attributes) (*m->mutable_attributes())[k] = v;
+    return request;
+  };
+  grpc::Status long_value =
+      GrpcPublish(with_attributes({{"k", std::string(1025, 'v')}}));
+  EXPECT_EQ(long_value.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(long_value.error_message(),
+              HasSubstr("has a value that is too long. The length is 1025 "
+                        "characters, but the maximum allowed is 1024"));
+  grpc::Status long_key =
+      GrpcPublish(with_attributes({{std::string(257, 'k'), "v"}}));
+  EXPECT_EQ(long_key.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(long_key.error_message(),
+              HasSubstr("has a key that is too long"));
+  std::map<std::string, std::string> many;
+  for (int i = 0; i < 101; ++i) many[absl::StrCat("k", i)] = "v";
+  EXPECT_EQ(GrpcPublish(with_attributes(many)).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(fake_.Published(kTopic), IsEmpty());
+  EXPECT_THAT(fake_.PublishSizes(), IsEmpty());
+
+  // At the limits: accepted.
+  many.erase("k100");
+  many["k0"] = std::string(1024, 'v');
+  many[std::string(256, 'k')] = "v";
+  many.erase("k1");
+  EXPECT_TRUE(GrpcPublish(with_attributes(many)).ok());
+  EXPECT_THAT(fake_.PublishSizes(), ElementsAre(1u));
+}
+
 TEST_F(FakePubSubTest, ScriptedPublishFailuresAndDelay) {
   pubsub::PublishRequest request;
   request.set_topic(kTopic);
@@ -542,6 +578,13 @@ TEST_F(FakePubSubTest, ScriptedPublishFailuresAndDelay) {
   EXPECT_TRUE(GrpcPublish(request).ok());
   EXPECT_EQ(fake_.Published(kTopic).size(), 1u);
   EXPECT_EQ(fake_.PublishCalls(), 3);
+  EXPECT_THAT(fake_.PublishSizes(), ElementsAre(1u));
+
+  fake_.FailNextPublishes(1, grpc::StatusCode::PERMISSION_DENIED);
+  grpc::Status denied = GrpcPublish(request);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            "User not authorized to perform this action.");
 
   fake_.SetPublishDelay(absl::Milliseconds(150));
   const absl::Time start = absl::Now();

@@ -24,7 +24,7 @@ Parsed Parse(const std::string& yaml,
     auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
   };
-  return ParseOutputKeysWith<S3Config>(
+  return ParseOutputKeys(
       [&](core::ConfigMap& map) { return ParseS3Config(map, lookup); }, yaml);
 }
 
