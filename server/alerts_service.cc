@@ -1,5 +1,6 @@
 #include "server/alerts_service.h"
 
+#include <array>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -23,16 +24,42 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 // Writes one alert; with `more`, gRPC may hold it to coalesce with the next.
-bool WriteAlert(const core::Alert& alert, bool more,
+bool WriteAlert(const v1::Alert& alert, bool more,
                 grpc::ServerWriter<v1::Alert>* writer) {
-  v1::Alert proto;
-  AlertToProto(alert, &proto);
   grpc::WriteOptions options;
   if (more) options.set_buffer_hint();
-  return writer->Write(proto, options);
+  return writer->Write(alert, options);
 }
 
 }  // namespace
+
+// Recently converted alerts by seq, so that with many subscribers each alert
+// is converted (its output fields parsed, its proto built) once, not once per
+// stream. Slots are overwritten as seqs advance: memory stays bounded.
+class AlertProtoCache {
+ public:
+  std::shared_ptr<const v1::Alert> Get(const core::Alert& alert) {
+    Slot& slot = slots_[alert.seq % slots_.size()];
+    {
+      absl::MutexLock lock(&slot.mu);
+      if (slot.proto != nullptr && slot.seq == alert.seq) return slot.proto;
+    }
+    auto proto = std::make_shared<v1::Alert>();
+    AlertToProto(alert, proto.get());
+    absl::MutexLock lock(&slot.mu);
+    slot.seq = alert.seq;
+    slot.proto = proto;
+    return proto;
+  }
+
+ private:
+  struct Slot {
+    absl::Mutex mu;
+    uint64_t seq = 0;
+    std::shared_ptr<const v1::Alert> proto;
+  };
+  std::array<Slot, 1024> slots_;
+};
 
 AlertsService::AlertsService(
     Options options, core::Intake* intake, router::AlertFeed* feed,
@@ -43,7 +70,8 @@ AlertsService::AlertsService(
       intake_(intake),
       feed_(feed),
       spool_(spool),
-      queues_(queues) {
+      queues_(queues),
+      proto_cache_(std::make_unique<AlertProtoCache>()) {
   auto* inputs = metrics->AddCounter("corral_inputs_total",
                                      "Alerts received, by input and outcome.",
                                      {"source", "status"});
@@ -51,6 +79,8 @@ AlertsService::AlertsService(
   invalid_ = inputs->With({"grpc", "invalid"});
   refused_ = inputs->With({"grpc", "refused"});
 }
+
+AlertsService::~AlertsService() = default;
 
 grpc::Status AlertsService::Publish(grpc::ServerContext* context,
                                     const v1::Alert* request,
@@ -126,7 +156,9 @@ grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
       }
       last = alert.seq;
       if (!filter.Matches(alert)) return true;
-      if (!WriteAlert(alert, /*more=*/false, writer)) {
+      v1::Alert proto;
+      AlertToProto(alert, &proto);
+      if (!WriteAlert(proto, /*more=*/false, writer)) {
         client_gone = true;
         return false;
       }
@@ -178,7 +210,8 @@ grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
       const core::Alert& alert = *batch.alerts[i];
       if (alert.seq <= last) continue;
       last = alert.seq;
-      if (!WriteAlert(alert, i + 1 < batch.alerts.size(), writer)) {
+      if (!WriteAlert(*proto_cache_->Get(alert), i + 1 < batch.alerts.size(),
+                      writer)) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       }
     }

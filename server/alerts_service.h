@@ -14,6 +14,8 @@
 
 namespace corral::server {
 
+class AlertProtoCache;
+
 // corral.v1.Alerts (proto/corral/v1/alerts.proto):
 //   Publish      validation as `POST /`, then the intake; answers once the
 //                alert is durable. Counts corral_inputs_total{source="grpc"}.
@@ -35,6 +37,7 @@ class AlertsService final : public v1::Alerts::Service {
                 const router::Spool* spool,
                 const std::vector<std::unique_ptr<router::OutputQueue>>* queues,
                 core::MetricsRegistry* metrics);
+  ~AlertsService() override;
 
   grpc::Status Publish(grpc::ServerContext* context, const v1::Alert* request,
                        v1::PublishResponse* response) override;
@@ -51,6 +54,7 @@ class AlertsService final : public v1::Alerts::Service {
   router::AlertFeed* const feed_;
   const router::Spool* const spool_;
   const std::vector<std::unique_ptr<router::OutputQueue>>* const queues_;
+  const std::unique_ptr<AlertProtoCache> proto_cache_;
   core::Counter* accepted_;
   core::Counter* invalid_;
   core::Counter* refused_;
