@@ -2,19 +2,16 @@
 
 #include <algorithm>
 
-#include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
+#include "core/backoff.h"
 
 namespace corral::router {
 
 absl::Duration RetryPolicy::Backoff(int attempt, absl::Duration retry_after,
                                     absl::BitGenRef gen) const {
-  absl::Duration cap = config_.initial_backoff;
-  for (int i = 1; i < attempt && cap < config_.max_backoff; ++i) cap *= 2;
-  cap = std::min(cap, config_.max_backoff);
-  absl::Duration jittered = absl::Nanoseconds(absl::Uniform<int64_t>(
-      absl::IntervalClosed, gen, 0, absl::ToInt64Nanoseconds(cap)));
-  return std::max(jittered, retry_after);
+  return std::max(core::FullJitterBackoff(config_.initial_backoff,
+                                          config_.max_backoff, attempt, gen),
+                  retry_after);
 }
 
 std::optional<std::string> RetryPolicy::GiveUpReason(

@@ -10,9 +10,8 @@
 
 namespace corral::router {
 
-// corral's one retry policy: exponential backoff with full jitter (the AWS
-// architecture blog's "full jitter": a uniform wait in [0, min(max_backoff,
-// initial_backoff * 2^(n-1))]), never shorter than the destination's own
+// corral's one retry policy: exponential backoff with full jitter
+// (core::FullJitterBackoff), never shorter than the destination's own
 // Retry-After, bounded by max_attempts and max_age. Stateless and thread-safe;
 // randomness comes from the caller.
 class RetryPolicy {
