@@ -2,9 +2,12 @@
 #define CORRAL_CORE_INTAKE_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/alert.h"
 
 namespace corral::core {
@@ -19,6 +22,16 @@ namespace corral::core {
 // It may run on the caller's thread or on another thread; it must not block for
 // long.
 using IntakeDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t> seq) &&>;
+
+// Where an input records what it received and can never hand to the intake
+// (a message that is no alert, an alert refused for good, or held when corral
+// stops), so that it can let go of it without losing it: the dead-letter file
+// (router::DeadLetterFile::WriteRejectedInput). OK only once the record is
+// durable. `message_id` identifies the input's message, `data` is kept byte
+// for byte.
+using RejectedInputSink = std::function<absl::Status(
+    absl::string_view message_id, absl::string_view reason,
+    absl::string_view data)>;
 
 // What every input hands alerts to. Inputs never see the spool or the router
 // behind it. Implementations are thread-safe.

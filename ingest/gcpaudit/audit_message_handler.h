@@ -29,11 +29,8 @@
 namespace corral::ingest::gcpaudit {
 
 // Records a message that can never become an alert (not JSON, not an audit
-// LogEntry) so that it can be acked without being lost. OK only once the
-// record is durable.
-using RejectedMessageSink = std::function<absl::Status(
-    absl::string_view message_id, absl::string_view reason,
-    absl::string_view data)>;
+// LogEntry) so that it can be acked without being lost.
+using RejectedMessageSink = core::RejectedInputSink;
 
 struct AuditMessageHandlerOptions {
   std::string subscription_name;  // the ingest.gcpaudit entry's name
