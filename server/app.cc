@@ -24,6 +24,20 @@ std::string BoundAddress(const std::string& configured, int port) {
   return absl::StrCat(configured.substr(0, configured.rfind(':')), ":", port);
 }
 
+// Where the input named `input` ("gcpaudit/NAME") records what it cannot
+// turn into an accepted alert.
+core::RejectedInputSink DeadLetterSink(router::DeadLetterFile* dead_letters,
+                                       std::string input) {
+  return [dead_letters, input = std::move(input)](absl::string_view message_id,
+                                                  absl::string_view reason,
+                                                  absl::string_view data) {
+    if (dead_letters == nullptr) {
+      return absl::FailedPreconditionError("no dead-letter file");
+    }
+    return dead_letters->WriteRejectedInput(input, message_id, reason, data);
+  };
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::unique_ptr<outputs::Output>>> BuildOutputs(
@@ -57,17 +71,8 @@ BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
   std::vector<std::string> errors;
   const std::string hostname = Hostname();
   for (ingest::gcpaudit::GcpAuditConfig& entry : *entries) {
-    const std::string input = absl::StrCat("gcpaudit/", entry.name);
     ingest::gcpaudit::RejectedMessageSink rejected =
-        [dead_letters, input](absl::string_view message_id,
-                              absl::string_view reason,
-                              absl::string_view data) {
-          if (dead_letters == nullptr) {
-            return absl::FailedPreconditionError("no dead-letter file");
-          }
-          return dead_letters->WriteRejectedInput(input, message_id, reason,
-                                                  data);
-        };
+        DeadLetterSink(dead_letters, absl::StrCat("gcpaudit/", entry.name));
     absl::StatusOr<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> ingest =
         ingest::gcpaudit::GcpAuditIngest::Create(
             std::move(entry), intake, std::move(rejected), metrics, hostname);
@@ -82,11 +87,42 @@ BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
   return built;
 }
 
+absl::StatusOr<
+    std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>>>
+BuildFalcoGrpcIngests(const core::Config& config, core::Intake* intake,
+                      router::DeadLetterFile* dead_letters,
+                      core::MetricsRegistry* metrics) {
+  absl::StatusOr<std::vector<ingest::falco_grpc::FalcoGrpcConfig>> entries =
+      ingest::falco_grpc::ParseFalcoGrpcConfigs(config.ingest_falco_grpc,
+                                                config.source);
+  if (!entries.ok()) return entries.status();
+  std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>> built;
+  std::vector<std::string> errors;
+  const std::string hostname = Hostname();
+  for (ingest::falco_grpc::FalcoGrpcConfig& entry : *entries) {
+    core::RejectedInputSink rejected =
+        DeadLetterSink(dead_letters, absl::StrCat("falco_grpc/", entry.name));
+    absl::StatusOr<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>>
+        client = ingest::falco_grpc::FalcoGrpcClient::Create(
+            std::move(entry), intake, std::move(rejected), metrics, hostname);
+    if (client.ok()) {
+      built.push_back(*std::move(client));
+    } else {
+      errors.emplace_back(client.status().message());
+    }
+  }
+  if (!errors.empty())
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return built;
+}
+
 App::App(core::Config config) : config_(std::move(config)) {}
 
 App::~App() {
   for (auto& ingest : gcpaudit_) ingest->BeginStop();
+  for (auto& client : falco_grpc_) client->BeginStop();
   for (auto& ingest : gcpaudit_) ingest->Stop(absl::Now());
+  for (auto& client : falco_grpc_) client->Stop(absl::Now());
   if (http_server_) http_server_->Stop();
   if (feed_) feed_->Close();
   if (grpc_server_) grpc_server_->Shutdown(absl::ZeroDuration());
@@ -134,6 +170,12 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
                                       app->dead_letters_.get(), &app->metrics_);
   if (!gcpaudit.ok()) return gcpaudit.status();
   app->gcpaudit_ = *std::move(gcpaudit);
+  absl::StatusOr<
+      std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>>>
+      falco_grpc = BuildFalcoGrpcIngests(
+          cfg, app->intake_.get(), app->dead_letters_.get(), &app->metrics_);
+  if (!falco_grpc.ok()) return falco_grpc.status();
+  app->falco_grpc_ = *std::move(falco_grpc);
   app->routes_ =
       std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
                                    &app->state_, cfg.listen.auth_token);
@@ -188,6 +230,13 @@ absl::Status App::Start() {
                    {"credentials", ingest->credentials()},
                    {"rules", absl::StrCat(ingest->rule_count())}});
   }
+  for (auto& client : falco_grpc_) {
+    client->Start();
+    core::LogInfo("reading Falco's gRPC output",
+                  {{"connection", client->name()},
+                   {"address", client->address()},
+                   {"security", client->security()}});
+  }
 
   state_ = ServingState::kServing;
   grpc_server_->SetServing(true);
@@ -217,7 +266,9 @@ bool App::Shutdown() {
   // get spooled and acked rather than handed back.
   const absl::Time drain_deadline = absl::Now() + config_.listen.drain_timeout;
   for (auto& ingest : gcpaudit_) ingest->BeginStop();
+  for (auto& client : falco_grpc_) client->BeginStop();
   for (auto& ingest : gcpaudit_) ingest->Stop(drain_deadline);
+  for (auto& client : falco_grpc_) client->Stop(drain_deadline);
   router_->StopIntake();
   const bool drained = router_->Drain(drain_deadline);
   uint64_t undelivered = 0;

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/enrichment.h"
 #include "core/metrics.h"
+#include "ingest/falco_grpc/falco_grpc_client.h"
 #include "ingest/gcpaudit/gcpaudit_ingest.h"
 #include "ingest/http/http_alert_ingest.h"
 #include "outputs/registry.h"
@@ -38,11 +39,20 @@ BuildGcpAuditIngests(const core::Config& config, core::Intake* intake,
                      router::DeadLetterFile* dead_letters,
                      core::MetricsRegistry* metrics);
 
+// Builds every ingest.falco_grpc entry (certificates read, nothing
+// connected), as `check-config` and the service both do. On failure: every
+// entry's errors, one per line.
+absl::StatusOr<
+    std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>>>
+BuildFalcoGrpcIngests(const core::Config& config, core::Intake* intake,
+                      router::DeadLetterFile* dead_letters,
+                      core::MetricsRegistry* metrics);
+
 // The running service: the one place that knows every module and wires them
 // together.
-//   inputs (HTTP, gRPC, Pub/Sub) → enrichment → router → output queues →
-//   outputs
-//                                                    └→ feed → gRPC subscribers
+//   inputs (HTTP, gRPC, Pub/Sub, Falco gRPC) → enrichment → router
+//     → output queues → outputs
+//     └→ feed → gRPC subscribers
 class App {
  public:
   // Builds everything and opens (recovers) the spool; nothing listens yet.
@@ -77,6 +87,8 @@ class App {
   // Destroyed explicitly after the spool: its last callbacks may still
   // decide their messages' acks.
   std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> gcpaudit_;
+  // Stopped before the intake; dead-letter what was never accepted.
+  std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>> falco_grpc_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<HttpServer> http_server_;
   std::unique_ptr<AlertsService> alerts_service_;

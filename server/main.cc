@@ -96,6 +96,10 @@ int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
                               *config, nullptr, nullptr, &unused_metrics)
                               .status();
   if (!gcpaudit.ok()) errors.emplace_back(gcpaudit.message());
+  absl::Status falco_grpc = corral::server::BuildFalcoGrpcIngests(
+                                *config, nullptr, nullptr, &unused_metrics)
+                                .status();
+  if (!falco_grpc.ok()) errors.emplace_back(falco_grpc.message());
   if (!errors.empty()) {
     std::cout << "invalid configuration:\n"
               << absl::StrJoin(errors, "\n") << "\n";
