@@ -99,11 +99,17 @@ AlertFeed::Subscription::Subscription(AlertFeed* feed,
 
 AlertFeed::Subscription::~Subscription() { feed_->Unsubscribe(state_.get()); }
 
-AlertFeed::Batch AlertFeed::Subscription::Next(absl::Time deadline,
-                                               size_t max) {
+AlertFeed::Batch AlertFeed::Subscription::Next(absl::Time deadline, size_t max,
+                                               absl::Duration linger) {
   State& s = *state_;
   absl::MutexLock lock(&s.mu);
   s.mu.AwaitWithDeadline(absl::Condition(&s, &State::Ready), deadline);
+  if (linger > absl::ZeroDuration() && !s.buffer.empty()) {
+    auto full = [&s, max]() ABSL_SHARED_LOCKS_REQUIRED(s.mu) {
+      return s.buffer.size() >= max || s.overflowed || s.closed;
+    };
+    s.mu.AwaitWithTimeout(absl::Condition(&full), linger);
+  }
   Batch batch;
   const size_t n = std::min(max, s.buffer.size());
   batch.alerts.assign(std::make_move_iterator(s.buffer.begin()),

@@ -77,9 +77,12 @@ class AlertFeed::Subscription {
   ~Subscription();  // unsubscribes
 
   // Waits until alerts are buffered, the buffer overflowed, the feed closed,
-  // or `deadline` passed; then takes up to `max` alerts. An empty batch with
-  // neither flag set means the deadline passed.
-  Batch Next(absl::Time deadline, size_t max);
+  // or `deadline` passed; then takes up to `max` alerts. With a `linger`,
+  // once the first alert is there it waits up to that long more for `max`,
+  // so that a busy stream writes in batches rather than one alert per
+  // wake-up. An empty batch with neither flag set means the deadline passed.
+  Batch Next(absl::Time deadline, size_t max,
+             absl::Duration linger = absl::ZeroDuration());
 
  private:
   friend class AlertFeed;

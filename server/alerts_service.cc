@@ -15,20 +15,17 @@ namespace {
 // How long a live stream waits for alerts before checking that its client is
 // still there.
 constexpr absl::Duration kLivePoll = absl::Milliseconds(500);
-// Alerts written per wake-up; gRPC coalesces them (buffer hint).
+// Alerts taken from the feed per wake-up. Each is its own Write: gRPC's
+// buffer hint would coalesce them, but a hinted write can stay unsent behind
+// a write stalled by flow control, starving a slow reader.
 constexpr size_t kWriteBatch = 256;
+// How long a live stream that has alerts waits for more before writing: a
+// busy stream then writes batches instead of waking once per alert.
+constexpr absl::Duration kLiveLinger = absl::Milliseconds(2);
 
 grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
-}
-
-// Writes one alert; with `more`, gRPC may hold it to coalesce with the next.
-bool WriteAlert(const v1::Alert& alert, bool more,
-                grpc::ServerWriter<v1::Alert>* writer) {
-  grpc::WriteOptions options;
-  if (more) options.set_buffer_hint();
-  return writer->Write(alert, options);
 }
 
 }  // namespace
@@ -158,7 +155,7 @@ grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
       if (!filter.Matches(alert)) return true;
       v1::Alert proto;
       AlertToProto(alert, &proto);
-      if (!WriteAlert(proto, /*more=*/false, writer)) {
+      if (!writer->Write(proto)) {
         client_gone = true;
         return false;
       }
@@ -205,13 +202,12 @@ grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
 
   while (true) {
     router::AlertFeed::Batch batch =
-        live->Next(absl::Now() + kLivePoll, kWriteBatch);
-    for (size_t i = 0; i < batch.alerts.size(); ++i) {
-      const core::Alert& alert = *batch.alerts[i];
+        live->Next(absl::Now() + kLivePoll, kWriteBatch, kLiveLinger);
+    for (const core::AlertPtr& pending : batch.alerts) {
+      const core::Alert& alert = *pending;
       if (alert.seq <= last) continue;
       last = alert.seq;
-      if (!WriteAlert(*proto_cache_->Get(alert), i + 1 < batch.alerts.size(),
-                      writer)) {
+      if (!writer->Write(*proto_cache_->Get(alert))) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       }
     }

@@ -7,6 +7,8 @@
 namespace corral::server {
 namespace {
 
+// Alerts taken per wake-up; each is its own Write (see alerts_service.cc on
+// why not gRPC's buffer hint).
 constexpr size_t kWriteBatch = 256;
 
 router::OutputFilter Everything() {
@@ -27,12 +29,10 @@ Drained DrainPending(router::AlertFeed::Subscription& queue, Writer* writer) {
   while (true) {
     router::AlertFeed::Batch batch =
         queue.Next(absl::InfinitePast(), kWriteBatch);
-    for (size_t i = 0; i < batch.alerts.size(); ++i) {
+    for (const core::AlertPtr& alert : batch.alerts) {
       falco::outputs::response response;
-      AlertToFalcoResponse(*batch.alerts[i], &response);
-      grpc::WriteOptions options;
-      if (i + 1 < batch.alerts.size()) options.set_buffer_hint();
-      if (!writer->Write(response, options)) {
+      AlertToFalcoResponse(*alert, &response);
+      if (!writer->Write(response)) {
         drained.write_failed = true;
         return drained;
       }

@@ -130,6 +130,23 @@ TEST_F(AlertFeedTest, APublishWakesAWaitingReader) {
   EXPECT_THAT(Seqs(batch), ElementsAre(9));
 }
 
+TEST_F(AlertFeedTest, ALingeringReaderTakesWhatArrivesUntilItsBatchIsFull) {
+  auto subscription = feed_.Subscribe(Everything(), 100);
+  feed_.Publish(MakeAlert(1));
+  AlertFeed::Batch batch;
+  absl::Notification done;
+  // The linger is far longer than the test may take: only a full batch can
+  // end the wait.
+  std::thread reader([&] {
+    batch = subscription->Next(absl::InfiniteFuture(), 4, absl::Hours(1));
+    done.Notify();
+  });
+  for (uint64_t seq = 2; seq <= 4; ++seq) feed_.Publish(MakeAlert(seq));
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  reader.join();
+  EXPECT_THAT(Seqs(batch), ElementsAre(1, 2, 3, 4));
+}
+
 TEST_F(AlertFeedTest, DestroyingASubscriptionUnsubscribes) {
   {
     auto a = feed_.Subscribe(Everything(), 10);
