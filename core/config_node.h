@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -109,6 +111,38 @@ class ConfigMap {
   ConfigErrors* errors_;
   std::set<std::string> known_;
 };
+
+// Reads the list at `path` (e.g. "ingest.gcpaudit") of maps that each carry a
+// "name": every item through `parse_one(ConfigMap&)`, which returns a Config
+// with a `name` member; a name given twice is an error. Absent or null: no
+// items. `items` says what the list holds ("connections") in the error when
+// the node is not a list. Every error found is reported, with `source`.
+template <typename Config, typename ParseOne>
+absl::StatusOr<std::vector<Config>> ParseNamedList(const YAML::Node& list,
+                                                   const std::string& source,
+                                                   absl::string_view path,
+                                                   absl::string_view items,
+                                                   ParseOne parse_one) {
+  std::vector<Config> configs;
+  if (!list.IsDefined() || list.IsNull()) return configs;
+  ConfigErrors errors(source);
+  if (!list.IsSequence()) {
+    errors.Add(list, path, absl::StrCat("expected a list of ", items));
+    return errors.ToStatus();
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    ConfigMap m(list[i], absl::StrCat(path, "[", i, "]"), &errors);
+    Config c = parse_one(m);
+    if (!c.name.empty() && !names.insert(c.name).second) {
+      m.Error("name", absl::StrCat("\"", c.name,
+                                   "\" is already the name of another entry"));
+    }
+    configs.push_back(std::move(c));
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return configs;
+}
 
 }  // namespace corral::core
 

@@ -1,6 +1,5 @@
 #include "ingest/falco_grpc/falco_grpc_config.h"
 
-#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -123,26 +122,9 @@ std::string FalcoGrpcConfig::host() const {
 
 absl::StatusOr<std::vector<FalcoGrpcConfig>> ParseFalcoGrpcConfigs(
     const YAML::Node& list, const std::string& source) {
-  std::vector<FalcoGrpcConfig> configs;
-  if (!list.IsDefined() || list.IsNull()) return configs;
-  core::ConfigErrors errors(source);
-  if (!list.IsSequence()) {
-    errors.Add(list, "ingest.falco_grpc", "expected a list of connections");
-    return errors.ToStatus();
-  }
-  std::set<std::string> names;
-  for (size_t i = 0; i < list.size(); ++i) {
-    core::ConfigMap m(list[i], absl::StrCat("ingest.falco_grpc[", i, "]"),
-                      &errors);
-    FalcoGrpcConfig c = ParseOne(m);
-    if (!c.name.empty() && !names.insert(c.name).second) {
-      m.Error("name", absl::StrCat("\"", c.name,
-                                   "\" is already the name of another entry"));
-    }
-    configs.push_back(std::move(c));
-  }
-  if (!errors.empty()) return errors.ToStatus();
-  return configs;
+  return core::ParseNamedList<FalcoGrpcConfig>(
+      list, source, "ingest.falco_grpc", "connections",
+      [](core::ConfigMap& m) { return ParseOne(m); });
 }
 
 }  // namespace corral::ingest::falco_grpc

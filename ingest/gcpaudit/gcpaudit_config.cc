@@ -1,6 +1,5 @@
 #include "ingest/gcpaudit/gcpaudit_config.h"
 
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "core/config_node.h"
@@ -52,26 +51,9 @@ GcpAuditConfig ParseOne(core::ConfigMap m, const core::EnvLookup& env) {
 absl::StatusOr<std::vector<GcpAuditConfig>> ParseGcpAuditConfigs(
     const YAML::Node& list, const std::string& source,
     const core::EnvLookup& env) {
-  std::vector<GcpAuditConfig> configs;
-  if (!list.IsDefined() || list.IsNull()) return configs;
-  core::ConfigErrors errors(source);
-  if (!list.IsSequence()) {
-    errors.Add(list, "ingest.gcpaudit", "expected a list of subscriptions");
-    return errors.ToStatus();
-  }
-  std::set<std::string> names;
-  for (size_t i = 0; i < list.size(); ++i) {
-    core::ConfigMap m(list[i], absl::StrCat("ingest.gcpaudit[", i, "]"),
-                      &errors);
-    GcpAuditConfig c = ParseOne(m, env);
-    if (!c.name.empty() && !names.insert(c.name).second) {
-      m.Error("name", absl::StrCat("\"", c.name,
-                                   "\" is already the name of another entry"));
-    }
-    configs.push_back(std::move(c));
-  }
-  if (!errors.empty()) return errors.ToStatus();
-  return configs;
+  return core::ParseNamedList<GcpAuditConfig>(
+      list, source, "ingest.gcpaudit", "subscriptions",
+      [&env](core::ConfigMap& m) { return ParseOne(m, env); });
 }
 
 }  // namespace corral::ingest::gcpaudit
