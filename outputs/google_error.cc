@@ -1,8 +1,10 @@
 #include "outputs/google_error.h"
 
 #include <boost/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "outputs/http_classifier.h"
 
 namespace corral::outputs {
 namespace {
@@ -40,6 +42,20 @@ std::string DescribeGoogleError(absl::string_view body) {
     if (!part.empty()) absl::StrAppend(&out, out.empty() ? "" : ": ", part);
   }
   return out;
+}
+
+SendResult ClassifyGoogleHttp(
+    const absl::StatusOr<core::HttpResponse>& response, absl::Time now) {
+  SendResult result = ClassifyHttp(response, now);
+  if (response.ok() && !result.delivered()) {
+    if (std::string google = DescribeGoogleError(response->body);
+        !google.empty()) {
+      result.reason = absl::StrCat("HTTP ", response->status, ": ", google);
+    }
+    if (response->status == 401)
+      result = SendResult::Retry(std::move(result.reason), 401);
+  }
+  return result;
 }
 
 }  // namespace corral::outputs

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "outputs/chronicle/chronicle_payload.h"
 #include "outputs/google_error.h"
+#include "outputs/google_token.h"
 #include "outputs/http_classifier.h"
 
 namespace corral::outputs {
@@ -20,17 +21,9 @@ constexpr size_t kMaxImported = 100000;
 
 SendResult ClassifyChronicleResponse(
     const absl::StatusOr<core::HttpResponse>& response, absl::Time now) {
-  SendResult result = ClassifyHttp(response, now);
-  if (response.ok() && !result.delivered()) {
-    if (std::string google = DescribeGoogleError(response->body);
-        !google.empty()) {
-      result.reason = absl::StrCat("HTTP ", response->status, ": ", google);
-    }
-    if (response->status == 401) {
-      result = SendResult::Retry(std::move(result.reason), 401);
-    } else if (response->status == 429) {
-      result.retry_after = std::max(result.retry_after, kChronicleMin429Wait);
-    }
+  SendResult result = ClassifyGoogleHttp(response, now);
+  if (response.ok() && !result.delivered() && response->status == 429) {
+    result.retry_after = std::max(result.retry_after, kChronicleMin429Wait);
   }
   if (!result.delivered())
     result.reason = absl::StrCat("chronicle: ", result.reason);
@@ -50,19 +43,13 @@ ChronicleOutput::ChronicleOutput(ChronicleConfig config,
 
 absl::Status ChronicleOutput::Start() {
   if (config_.api == ChronicleApi::kWebhook) return absl::OkStatus();
-  core::GoogleAuthOptions options;
-  options.credentials_file = config_.credentials_file;
-  options.scopes = {config_.api == ChronicleApi::kLegacy ? kLegacyIngestionScope
-                                                         : kChronicleScope};
-  options.user_agent = user_agent_;
-  options.clock = clock_;
   absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> tokens =
-      core::MakeGoogleTokenSource(options);
-  if (!tokens.ok()) {
-    return absl::Status(
-        tokens.status().code(),
-        absl::StrCat("chronicle credentials: ", tokens.status().message()));
-  }
+      MakeOutputTokenSource("chronicle", config_.credentials_file,
+                            config_.api == ChronicleApi::kLegacy
+                                ? kLegacyIngestionScope
+                                : kChronicleScope,
+                            user_agent_, clock_);
+  if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
   return absl::OkStatus();
 }
@@ -78,15 +65,9 @@ SendResult ChronicleOutput::Post(std::string body, absl::Time deadline) {
   } else {
     if (tokens_ == nullptr)
       return SendResult::Retry("chronicle: output not started");
-    absl::StatusOr<std::string> token = tokens_->Token();
-    if (!token.ok()) {
-      // The token source's messages never hold the token or the key.
-      return SendResult::Retry(absl::StrCat("chronicle: access token from ",
-                                            tokens_->Describe(), ": ",
-                                            token.status().message()));
+    if (absl::Status s = AddBearerToken(*tokens_, request); !s.ok()) {
+      return SendResult::Retry(absl::StrCat("chronicle: ", s.message()));
     }
-    request.headers.emplace_back("Authorization",
-                                 absl::StrCat("Bearer ", *token));
   }
   const absl::Duration left = deadline - clock_->Now();
   if (left <= absl::ZeroDuration()) {

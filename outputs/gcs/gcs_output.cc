@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "outputs/google_error.h"
+#include "outputs/google_token.h"
 #include "outputs/http_classifier.h"
 #include "outputs/object_store.h"
 
@@ -18,15 +19,7 @@ std::string GcsUploadUrl(const GcsConfig& config, absl::string_view name) {
 
 SendResult ClassifyGcsResponse(
     const absl::StatusOr<core::HttpResponse>& response, absl::Time now) {
-  SendResult result = ClassifyHttp(response, now);
-  if (response.ok() && !result.delivered()) {
-    if (std::string google = DescribeGoogleError(response->body);
-        !google.empty()) {
-      result.reason = absl::StrCat("HTTP ", response->status, ": ", google);
-    }
-    if (response->status == 401)
-      result = SendResult::Retry(std::move(result.reason), 401);
-  }
+  SendResult result = ClassifyGoogleHttp(response, now);
   if (!result.delivered()) result.reason = absl::StrCat("gcs: ", result.reason);
   return result;
 }
@@ -40,18 +33,10 @@ GcsOutput::GcsOutput(GcsConfig config, int64_t max_batch_items,
       pool_(core::HttpClientTls{}, context.user_agent) {}
 
 absl::Status GcsOutput::Start() {
-  core::GoogleAuthOptions options;
-  options.credentials_file = config_.credentials_file;
-  options.scopes = {kGcsScope};
-  options.user_agent = user_agent_;
-  options.clock = clock_;
   absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> tokens =
-      core::MakeGoogleTokenSource(options);
-  if (!tokens.ok()) {
-    return absl::Status(
-        tokens.status().code(),
-        absl::StrCat("gcs credentials: ", tokens.status().message()));
-  }
+      MakeOutputTokenSource("gcs", config_.credentials_file, kGcsScope,
+                            user_agent_, clock_);
+  if (!tokens.ok()) return tokens.status();
   tokens_ = std::move(*tokens);
   return absl::OkStatus();
 }
@@ -66,23 +51,17 @@ SendResult GcsOutput::Send(std::span<const core::AlertPtr> batch,
     return SendResult::Permanent(
         absl::StrCat("gcs: ", object.status().message()));
   }
-  absl::StatusOr<std::string> token = tokens_->Token();
-  if (!token.ok()) {
-    // The token source's messages never hold the token or the key.
-    return SendResult::Retry(absl::StrCat("gcs: access token from ",
-                                          tokens_->Describe(), ": ",
-                                          token.status().message()));
+  core::HttpRequest request;
+  request.method = "POST";
+  request.url = GcsUploadUrl(config_, object->key);
+  if (absl::Status s = AddBearerToken(*tokens_, request); !s.ok()) {
+    return SendResult::Retry(absl::StrCat("gcs: ", s.message()));
   }
   const absl::Duration left = deadline - clock_->Now();
   if (left <= absl::ZeroDuration())
     return SendResult::Retry(
         "gcs: deadline passed before the request was sent");
 
-  core::HttpRequest request;
-  request.method = "POST";
-  request.url = GcsUploadUrl(config_, object->key);
-  request.headers.emplace_back("Authorization",
-                               absl::StrCat("Bearer ", *token));
   request.headers.emplace_back("Content-Type", object->content_type);
   request.body = std::move(object->body);
   request.timeout = std::min(config_.store.timeout, left);
