@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_chronicle.h"
 #include "tests/fakes/fake_google_token.h"
 
@@ -36,13 +37,6 @@ constexpr char kInstance[] = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 
 std::string ReadFile(const std::string& path) {
   return core::ReadFileToString(path).value_or("");
-}
-
-std::string AlertJson(absl::string_view marker) {
-  return absl::StrCat(
-      R"({"rule":"Terminal shell in container","priority":"Warning",)",
-      R"("time":"2026-11-02T10:15:31.5Z","output":"e2e )", marker,
-      R"(","output_fields":{"marker":")", marker, R"("}})");
 }
 
 class ChronicleE2eTest : public ::testing::Test {
@@ -88,30 +82,11 @@ class ChronicleE2eTest : public ::testing::Test {
   }
 
   int Post(core::HttpClient& client, std::string body) {
-    core::HttpRequest request;
-    request.method = "POST";
-    request.url = corral_->HttpUrl("/");
-    request.body = std::move(body);
-    request.headers.emplace_back("Content-Type", "application/json");
-    absl::StatusOr<core::HttpResponse> response = client.Send(request);
-    return response.ok() ? response->status : 0;
+    return PostAlert(client, *corral_, std::move(body));
   }
 
   // Posts `n` alerts "m0".."m{n-1}" from 4 threads at once.
-  void PostMany(int n) {
-    std::vector<std::thread> posters;
-    std::atomic<int> accepted{0};
-    for (int t = 0; t < 4; ++t) {
-      posters.emplace_back([&, t] {
-        core::HttpClient client(core::HttpClientTls{}, "corral-e2e");
-        for (int i = t; i < n; i += 4) {
-          if (Post(client, AlertJson(absl::StrCat("m", i))) == 200) ++accepted;
-        }
-      });
-    }
-    for (std::thread& t : posters) t.join();
-    ASSERT_EQ(accepted.load(), n);
-  }
+  void PostMany(int n) { ASSERT_EQ(PostMarkersConcurrently(*corral_, n), n); }
 
   // Every marker m0..m{n-1} was imported exactly once.
   void ExpectEachImportedOnce(int n) {
@@ -174,7 +149,7 @@ TEST_F(ChronicleE2eTest, ServiceUnavailableThenSuccessDeliversOnce) {
   ASSERT_TRUE(corral_->StartWithConfig(Config(ChronicleKeys())).ok())
       << corral_->Stderr();
   core::HttpClient client(core::HttpClientTls{}, "corral-e2e");
-  ASSERT_EQ(Post(client, AlertJson("m0")), 200);
+  ASSERT_EQ(Post(client, MarkerAlertJson("m0")), 200);
   ASSERT_TRUE(chronicle_.WaitForLogs(1, kWait));
   absl::SleepFor(absl::Milliseconds(500));
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
@@ -257,7 +232,7 @@ TEST_F(ChronicleE2eTest, WrongFeedSecretIsADeadLetterWithoutTheSecret) {
                    "\n    api_key: AIzaFakeFeedKey\n    secret: wr0ngS3cr3t\n");
   ASSERT_TRUE(corral_->StartWithConfig(Config(keys)).ok()) << corral_->Stderr();
   core::HttpClient client(core::HttpClientTls{}, "corral-e2e");
-  ASSERT_EQ(Post(client, AlertJson("lost")), 200);
+  ASSERT_EQ(Post(client, MarkerAlertJson("lost")), 200);
   std::string dead;
   const absl::Time deadline = absl::Now() + kWait;
   while (absl::Now() < deadline && dead.empty()) {

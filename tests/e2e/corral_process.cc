@@ -228,4 +228,15 @@ std::vector<boost::json::object> CorralProcess::DeadLetters() const {
   return out;
 }
 
+std::vector<boost::json::object> CorralProcess::WaitForDeadLetters(
+    absl::Duration timeout) const {
+  std::vector<boost::json::object> dead;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline && dead.empty()) {
+    absl::SleepFor(absl::Milliseconds(50));
+    dead = DeadLetters();
+  }
+  return dead;
+}
+
 }  // namespace corral::e2e

@@ -57,6 +57,10 @@ class CorralProcess {
   // The lines of data/dead-letter.jsonl under dir() (the spool dir the e2e
   // configs use), parsed.
   std::vector<boost::json::object> DeadLetters() const;
+  // Polls DeadLetters() until there is at least one; what it holds then, or
+  // none if `timeout` passes first.
+  std::vector<boost::json::object> WaitForDeadLetters(
+      absl::Duration timeout) const;
 
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }

@@ -20,7 +20,7 @@
 #include "tests/fakes/fake_google_token.h"
 #include "tests/fakes/fake_http_server.h"
 #include "tests/fakes/fake_pubsub.h"
-#include "tests/fakes/test_certs.h"
+#include "tests/fakes/tls_pubsub.h"
 
 namespace corral::e2e {
 namespace {
@@ -131,30 +131,18 @@ class GcpAuditE2eTest : public ::testing::Test {
   // started against it with a service-account key (one the endpoint refuses
   // when `wrong_key`).
   void StartWithGoogleAuth(bool wrong_key) {
-    const std::string dir = dir_ + "-certs";
-    std::filesystem::create_directories(dir);
-    absl::StatusOr<fakes::TestCerts> certs = fakes::GenerateTestCerts(dir);
-    ASSERT_TRUE(certs.ok()) << certs.status();
-    tokens_ = std::make_unique<fakes::FakeGoogleTokenServer>();
-    ASSERT_TRUE(tokens_->Start().ok());
-    const std::string key = dir + "/sa.json";
-    ASSERT_TRUE((wrong_key ? tokens_->WriteServiceAccountKeyWithWrongKey(key)
-                           : tokens_->WriteServiceAccountKey(key))
-                    .ok());
-    pubsub_ = std::make_unique<fakes::FakePubSub>(fakes::FakeTlsOptions{
-        .cert_file = certs->server_cert, .key_file = certs->server_key});
-    ASSERT_TRUE(pubsub_->Start().ok());
+    absl::StatusOr<fakes::TlsPubSub> tls =
+        fakes::StartTlsPubSub(dir_ + "-certs", wrong_key);
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tokens_ = std::move(tls->tokens);
+    pubsub_ = std::move(tls->pubsub);
     ASSERT_TRUE(pubsub_->CreateTopic(kTopic).ok());
     ASSERT_TRUE(pubsub_->CreateSubscription(kSubscription, kTopic).ok());
-    fakes::FakeGoogleTokenServer* tokens = tokens_.get();
-    pubsub_->RequireBearer([tokens](absl::string_view token) {
-      return tokens->IsValidToken(token);
-    });
     ASSERT_TRUE(corral_
                     ->StartWithConfig(Config(absl::StrCat(
                         "      endpoint: ", pubsub_->address(), "\n",
-                        "      tls: {ca_file: ", certs->ca_cert, "}\n",
-                        "      credentials_file: ", key, "\n")))
+                        "      tls: {ca_file: ", tls->ca_file, "}\n",
+                        "      credentials_file: ", tls->key_file, "\n")))
                     .ok())
         << corral_->Stderr();
   }

@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "core/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_gcs.h"
 #include "tests/fakes/fake_google_token.h"
 
@@ -29,13 +29,6 @@ using ::testing::StartsWith;
 constexpr absl::Duration kWait = absl::Seconds(15);
 constexpr char kBucket[] = "falco-alerts";
 constexpr char kRetries[] = "corral_retries_total{output=\"archive\"}";
-
-std::string AlertJson(absl::string_view marker) {
-  return absl::StrCat(
-      R"({"rule":"Terminal shell in container","priority":"Warning",)",
-      R"("time":"2026-11-02T10:15:31.5Z","output":"e2e )", marker,
-      R"(","output_fields":{"marker":")", marker, R"("}})");
-}
 
 class GcsE2eTest : public ::testing::Test {
  protected:
@@ -72,25 +65,13 @@ class GcsE2eTest : public ::testing::Test {
   }
 
   int Post(absl::string_view marker) {
-    core::HttpRequest request;
-    request.method = "POST";
-    request.url = corral_->HttpUrl("/");
-    request.body = AlertJson(marker);
-    request.headers.emplace_back("Content-Type", "application/json");
-    absl::StatusOr<core::HttpResponse> response = client_.Send(request);
-    return response.ok() ? response->status : 0;
+    return PostAlert(client_, *corral_, MarkerAlertJson(marker));
   }
 
   std::map<std::string, int> MarkersStored() {
     std::map<std::string, int> count;
     for (const FakeGcs::Object& o : gcs_.Objects()) {
-      for (absl::string_view line :
-           absl::StrSplit(o.body, '\n', absl::SkipEmpty())) {
-        boost::json::value alert = boost::json::parse(
-            boost::json::string_view(line.data(), line.size()));
-        ++count[std::string(
-            alert.at("output_fields").at("marker").as_string())];
-      }
+      CountMarkers(o.body, count);
     }
     return count;
   }
@@ -182,12 +163,7 @@ TEST_F(GcsE2eTest, ForbiddenIsADeadLetterWithGooglesReason) {
   gcs_.DenyBucket(kBucket);
   ASSERT_TRUE(corral_->StartWithConfig(Config()).ok()) << corral_->Stderr();
   ASSERT_EQ(Post("denied"), 200);
-  std::vector<boost::json::object> dead;
-  const absl::Time deadline = absl::Now() + kWait;
-  while (absl::Now() < deadline && dead.empty()) {
-    absl::SleepFor(absl::Milliseconds(50));
-    dead = corral_->DeadLetters();
-  }
+  std::vector<boost::json::object> dead = corral_->WaitForDeadLetters(kWait);
   ASSERT_EQ(dead.size(), 1u);
   const std::string reason(dead[0].at("reason").as_string());
   EXPECT_THAT(reason, StartsWith("gcs: HTTP 403: forbidden: "));

@@ -18,9 +18,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_google_token.h"
 #include "tests/fakes/fake_pubsub.h"
-#include "tests/fakes/test_certs.h"
+#include "tests/fakes/tls_pubsub.h"
 
 namespace corral::e2e {
 namespace {
@@ -94,39 +95,23 @@ class PubSubOutputE2eTest : public ::testing::Test {
   // The fake over TLS demanding tokens from the fake token endpoint, corral
   // given the CA and a service-account key.
   void StartWithGoogleAuth() {
-    const std::string certs_dir = dir_ + "-certs";
-    absl::StatusOr<fakes::TestCerts> certs =
-        fakes::GenerateTestCerts(certs_dir);
-    ASSERT_TRUE(certs.ok()) << certs.status();
-    tokens_ = std::make_unique<FakeGoogleTokenServer>();
-    ASSERT_TRUE(tokens_->Start().ok());
-    const std::string key = certs_dir + "/sa.json";
-    ASSERT_TRUE(tokens_->WriteServiceAccountKey(key).ok());
-    pubsub_ = std::make_unique<FakePubSub>(fakes::FakeTlsOptions{
-        .cert_file = certs->server_cert, .key_file = certs->server_key});
-    FakeGoogleTokenServer* tokens = tokens_.get();
-    pubsub_->RequireBearer([tokens](absl::string_view token) {
-      return tokens->IsValidToken(token);
-    });
-    ASSERT_TRUE(pubsub_->Start().ok());
+    absl::StatusOr<fakes::TlsPubSub> tls =
+        fakes::StartTlsPubSub(dir_ + "-certs");
+    ASSERT_TRUE(tls.ok()) << tls.status();
+    tokens_ = std::move(tls->tokens);
+    pubsub_ = std::move(tls->pubsub);
     ASSERT_TRUE(pubsub_->CreateTopic(kTopic).ok());
     ASSERT_TRUE(corral_
                     ->StartWithConfig(Config(absl::StrCat(
                         "    endpoint: ", pubsub_->address(), "\n",
-                        "    tls: {ca_file: ", certs->ca_cert, "}\n",
-                        "    credentials_file: ", key, "\n")))
+                        "    tls: {ca_file: ", tls->ca_file, "}\n",
+                        "    credentials_file: ", tls->key_file, "\n")))
                     .ok())
         << corral_->Stderr();
   }
 
   int Post(std::string body) {
-    core::HttpRequest request;
-    request.method = "POST";
-    request.url = corral_->HttpUrl("/");
-    request.body = std::move(body);
-    request.headers.emplace_back("Content-Type", "application/json");
-    absl::StatusOr<core::HttpResponse> response = client_.Send(request);
-    return response.ok() ? response->status : 0;
+    return PostAlert(client_, *corral_, std::move(body));
   }
 
   // Posts alerts m0..m{n-1}.
@@ -245,12 +230,7 @@ TEST_F(PubSubOutputE2eTest, PermissionDeniedIsADeadLetterWithTheCode) {
   ASSERT_FALSE(HasFatalFailure());
   pubsub_->FailNextPublishes(1, grpc::StatusCode::PERMISSION_DENIED);
   ASSERT_EQ(Post(AlertJson("denied", "Critical")), 200);
-  std::vector<boost::json::object> dead;
-  const absl::Time deadline = absl::Now() + kWait;
-  while (absl::Now() < deadline && dead.empty()) {
-    absl::SleepFor(absl::Milliseconds(50));
-    dead = corral_->DeadLetters();
-  }
+  std::vector<boost::json::object> dead = corral_->WaitForDeadLetters(kWait);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].at("output"), "alerts-topic");
   EXPECT_EQ(dead[0].at("reason"),

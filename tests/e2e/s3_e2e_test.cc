@@ -2,14 +2,12 @@
 // S3 (Signature V4 checked, scripted failures, outages) behind it.
 #include <signal.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -19,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_s3.h"
 
 namespace corral::e2e {
@@ -33,13 +32,6 @@ constexpr char kBucket[] = "falco-alerts";
 constexpr char kKeyId[] = "AKIAE2ES3FAKEKEY";
 constexpr char kSecret[] = "e2eS3cr3tKeyThatMustNeverBeLogged00000000";
 constexpr char kRetries[] = "corral_retries_total{output=\"archive\"}";
-
-std::string AlertJson(absl::string_view marker) {
-  return absl::StrCat(
-      R"({"rule":"Terminal shell in container","priority":"Warning",)",
-      R"("time":"2026-11-02T10:15:31.5Z","output":"e2e )", marker,
-      R"(","output_fields":{"marker":")", marker, R"("}})");
-}
 
 class S3E2eTest : public ::testing::Test {
  protected:
@@ -74,58 +66,20 @@ class S3E2eTest : public ::testing::Test {
         "    retry: {initial_backoff: 50ms, max_backoff: 200ms}\n", extra);
   }
 
-  int Post(core::HttpClient& client, std::string body) {
-    core::HttpRequest request;
-    request.method = "POST";
-    request.url = corral_->HttpUrl("/");
-    request.body = std::move(body);
-    request.headers.emplace_back("Content-Type", "application/json");
-    absl::StatusOr<core::HttpResponse> response = client.Send(request);
-    return response.ok() ? response->status : 0;
-  }
   int Post(absl::string_view marker) {
-    return Post(client_, AlertJson(marker));
+    return PostAlert(client_, *corral_, MarkerAlertJson(marker));
   }
 
   // Posts `n` alerts "m0".."m{n-1}" from 4 threads at once.
-  void PostMany(int n) {
-    std::vector<std::thread> posters;
-    std::atomic<int> accepted{0};
-    for (int t = 0; t < 4; ++t) {
-      posters.emplace_back([&, t] {
-        core::HttpClient client(core::HttpClientTls{}, "corral-e2e");
-        for (int i = t; i < n; i += 4) {
-          if (Post(client, AlertJson(absl::StrCat("m", i))) == 200) ++accepted;
-        }
-      });
-    }
-    for (std::thread& t : posters) t.join();
-    ASSERT_EQ(accepted.load(), n);
-  }
+  void PostMany(int n) { ASSERT_EQ(PostMarkersConcurrently(*corral_, n), n); }
 
   // The alerts in the stored objects, by marker.
   std::map<std::string, int> MarkersStored() {
     std::map<std::string, int> count;
     for (const FakeS3::Object& o : s3_.Objects()) {
-      for (absl::string_view line :
-           absl::StrSplit(o.body, '\n', absl::SkipEmpty())) {
-        boost::json::value alert = boost::json::parse(
-            boost::json::string_view(line.data(), line.size()));
-        ++count[std::string(
-            alert.at("output_fields").at("marker").as_string())];
-      }
+      CountMarkers(o.body, count);
     }
     return count;
-  }
-
-  std::vector<boost::json::object> WaitForDeadLetters() {
-    std::vector<boost::json::object> dead;
-    const absl::Time deadline = absl::Now() + kWait;
-    while (absl::Now() < deadline && dead.empty()) {
-      absl::SleepFor(absl::Milliseconds(50));
-      dead = corral_->DeadLetters();
-    }
-    return dead;
   }
 
   FakeS3 s3_;
@@ -233,7 +187,7 @@ TEST_F(S3E2eTest, AccessDeniedIsADeadLetterWithS3sErrorCode) {
   s3_.DenyAccess(kKeyId);
   ASSERT_TRUE(corral_->StartWithConfig(Config()).ok()) << corral_->Stderr();
   ASSERT_EQ(Post("denied"), 200);
-  std::vector<boost::json::object> dead = WaitForDeadLetters();
+  std::vector<boost::json::object> dead = corral_->WaitForDeadLetters(kWait);
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].at("reason"), "s3: HTTP 403: AccessDenied: Access Denied");
   EXPECT_THAT(boost::json::serialize(dead[0]), Not(HasSubstr(kSecret)));

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_slack.h"
 
 namespace corral::e2e {
@@ -95,12 +96,8 @@ class SlackE2eTest : public ::testing::Test {
   }
 
   core::HttpResponse Post(core::HttpClient& client, std::string body) {
-    core::HttpRequest request;
-    request.method = "POST";
-    request.url = corral_->HttpUrl("/");
-    request.body = std::move(body);
-    request.headers.emplace_back("Content-Type", "application/json");
-    absl::StatusOr<core::HttpResponse> response = client.Send(request);
+    absl::StatusOr<core::HttpResponse> response =
+        PostJson(client, *corral_, std::move(body));
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : core::HttpResponse{};
   }
@@ -209,12 +206,7 @@ TEST_F(SlackE2eTest, NoServiceIsADeadLetterWithoutTheWebhookPath) {
   ASSERT_TRUE(corral_->StartWithConfig(Config(wrong)).ok())
       << corral_->Stderr();
   ASSERT_EQ(Post(AlertJson("Shell", "Error", "lost")).status, 200);
-  std::vector<boost::json::object> dead;
-  const absl::Time deadline = absl::Now() + kWait;
-  while (absl::Now() < deadline && dead.empty()) {
-    absl::SleepFor(absl::Milliseconds(50));
-    dead = corral_->DeadLetters();
-  }
+  std::vector<boost::json::object> dead = corral_->WaitForDeadLetters(kWait);
   ASSERT_EQ(dead.size(), 1u);
   const std::string reason(dead[0].at("reason").as_string());
   EXPECT_THAT(reason, HasSubstr("no_service"));

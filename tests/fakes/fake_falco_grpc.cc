@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "core/file_util.h"
 #include "falco/outputs.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/fakes/grpc_server_credentials.h"
 #include "tests/fakes/held_port.h"
 
 namespace corral::fakes {
@@ -129,29 +129,9 @@ absl::Status FakeFalcoGrpc::StartAt(const std::string& listen, int port) {
   if (impl_->server != nullptr) {
     return absl::FailedPreconditionError("fake Falco already started");
   }
-  std::shared_ptr<grpc::ServerCredentials> credentials;
-  if (impl_->tls.cert_file.empty()) {
-    credentials = grpc::InsecureServerCredentials();
-  } else {
-    absl::StatusOr<std::string> cert =
-        core::ReadFileToString(impl_->tls.cert_file);
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key =
-        core::ReadFileToString(impl_->tls.key_file);
-    if (!key.ok()) return key.status();
-    grpc::SslServerCredentialsOptions options(
-        impl_->tls.client_ca_file.empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    options.pem_key_cert_pairs.push_back({*key, *cert});
-    if (!impl_->tls.client_ca_file.empty()) {
-      absl::StatusOr<std::string> ca =
-          core::ReadFileToString(impl_->tls.client_ca_file);
-      if (!ca.ok()) return ca.status();
-      options.pem_root_certs = *ca;
-    }
-    credentials = grpc::SslServerCredentials(options);
-  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      GrpcServerCredentials(impl_->tls);
+  if (!credentials.ok()) return credentials.status();
   bool unimplemented;
   {
     absl::MutexLock lock(&impl_->mu);
@@ -159,7 +139,7 @@ absl::Status FakeFalcoGrpc::StartAt(const std::string& listen, int port) {
   }
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, credentials,
+  builder.AddListeningPort(listen, *credentials,
                            port >= 0 ? &bound_port : nullptr);
   // Without this gRPC sets SO_REUSEPORT, and Start() on a port in use would
   // "succeed".

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_falco_grpc.h"
 #include "tests/fakes/test_certs.h"
+#include "tests/ingest/falco_grpc/falco_priorities.h"
 
 namespace corral::ingest::falco_grpc {
 namespace {
@@ -182,6 +183,15 @@ class FalcoGrpcClientTest : public ::testing::Test {
   absl::StatusOr<fakes::TestCerts> Certs() {
     return fakes::GenerateTestCerts(dir_);
   }
+  // Replaces the fake with one serving TLS with `certs`' server certificate,
+  // and demanding a client certificate signed by their CA when `mutual`.
+  absl::Status StartTlsFake(const fakes::TestCerts& certs, bool mutual) {
+    fake_ = std::make_unique<fakes::FakeFalcoGrpc>(
+        fakes::FakeTlsOptions{.cert_file = certs.server_cert,
+                              .key_file = certs.server_key,
+                              .client_ca_file = mutual ? certs.ca_cert : ""});
+    return fake_->Start();
+  }
 
   std::string dir_;
   core::MetricsRegistry metrics_;
@@ -195,15 +205,7 @@ class FalcoGrpcClientTest : public ::testing::Test {
 
 TEST_F(FalcoGrpcClientTest, AlertsArriveInOrderWithTheirPriorities) {
   ASSERT_TRUE(fake_->Start().ok());
-  const std::vector<std::pair<falco::schema::priority, core::Priority>> all = {
-      {falco::schema::EMERGENCY, core::Priority::kEmergency},
-      {falco::schema::ALERT, core::Priority::kAlert},
-      {falco::schema::CRITICAL, core::Priority::kCritical},
-      {falco::schema::ERROR, core::Priority::kError},
-      {falco::schema::WARNING, core::Priority::kWarning},
-      {falco::schema::NOTICE, core::Priority::kNotice},
-      {falco::schema::INFORMATIONAL, core::Priority::kInformational},
-      {falco::schema::DEBUG, core::Priority::kDebug}};
+  const auto& all = FalcoPriorities();
   std::vector<std::string> rules;
   for (size_t i = 0; i < all.size(); ++i) {
     rules.push_back(absl::StrCat("rule ", i));
@@ -320,11 +322,7 @@ TEST_F(FalcoGrpcClientTest, UnimplementedMeansFalco044AndIsRetriedSlowly) {
 TEST_F(FalcoGrpcClientTest, MutualTls) {
   absl::StatusOr<fakes::TestCerts> certs = Certs();
   ASSERT_TRUE(certs.ok()) << certs.status();
-  fake_ = std::make_unique<fakes::FakeFalcoGrpc>(
-      fakes::FakeTlsOptions{.cert_file = certs->server_cert,
-                            .key_file = certs->server_key,
-                            .client_ca_file = certs->ca_cert});
-  ASSERT_TRUE(fake_->Start().ok());
+  ASSERT_TRUE(StartTlsFake(*certs, /*mutual=*/true).ok());
   Push("over mutual TLS");
   StartClient({.address = fake_->address(),
                .ca_file = certs->ca_cert,
@@ -341,9 +339,7 @@ TEST_F(FalcoGrpcClientTest, ServerNameIsCheckedInsteadOfTheAddress) {
   absl::StatusOr<fakes::TestCerts> certs = Certs();
   ASSERT_TRUE(certs.ok()) << certs.status();
   // Falco's certificate is for 127.0.0.1 and localhost.
-  fake_ = std::make_unique<fakes::FakeFalcoGrpc>(fakes::FakeTlsOptions{
-      .cert_file = certs->server_cert, .key_file = certs->server_key});
-  ASSERT_TRUE(fake_->Start().ok());
+  ASSERT_TRUE(StartTlsFake(*certs, /*mutual=*/false).ok());
   Push("via localhost");
   StartClient({.address = fake_->address(),
                .ca_file = certs->ca_cert,
@@ -362,11 +358,7 @@ TEST_F(FalcoGrpcClientTest, ServerNameIsCheckedInsteadOfTheAddress) {
 TEST_F(FalcoGrpcClientTest, FalcoRefusesAClientWithoutCertificate) {
   absl::StatusOr<fakes::TestCerts> certs = Certs();
   ASSERT_TRUE(certs.ok()) << certs.status();
-  fake_ = std::make_unique<fakes::FakeFalcoGrpc>(
-      fakes::FakeTlsOptions{.cert_file = certs->server_cert,
-                            .key_file = certs->server_key,
-                            .client_ca_file = certs->ca_cert});
-  ASSERT_TRUE(fake_->Start().ok());
+  ASSERT_TRUE(StartTlsFake(*certs, /*mutual=*/true).ok());
   Push("never read");
   StartClient({.address = fake_->address(), .ca_file = certs->ca_cert});
   EXPECT_EQ(client_->security(), "TLS");

@@ -7,6 +7,7 @@
 #include "falco/schema.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/ingest/falco_grpc/falco_priorities.h"
 
 namespace corral::ingest::falco_grpc {
 namespace {
@@ -70,15 +71,7 @@ TEST(FalcoResponseTest, TimestampKeepsEveryNanosecond) {
 }
 
 TEST(FalcoResponseTest, EveryPriorityIsMappedByName) {
-  const std::vector<std::pair<falco::schema::priority, core::Priority>> want = {
-      {falco::schema::EMERGENCY, core::Priority::kEmergency},
-      {falco::schema::ALERT, core::Priority::kAlert},
-      {falco::schema::CRITICAL, core::Priority::kCritical},
-      {falco::schema::ERROR, core::Priority::kError},
-      {falco::schema::WARNING, core::Priority::kWarning},
-      {falco::schema::NOTICE, core::Priority::kNotice},
-      {falco::schema::INFORMATIONAL, core::Priority::kInformational},
-      {falco::schema::DEBUG, core::Priority::kDebug}};
+  const auto& want = FalcoPriorities();
   for (const auto& [falco_priority, corral_priority] : want) {
     falco::outputs::response r = ShellResponse();
     r.set_priority(falco_priority);

@@ -16,6 +16,7 @@
 #include "outputs/registry.h"
 #include "tests/fakes/fake_chronicle.h"
 #include "tests/fakes/fake_google_token.h"
+#include "tests/outputs/make_output.h"
 
 namespace corral::outputs {
 namespace {
@@ -127,15 +128,8 @@ class ChronicleOutputTest : public ::testing::Test {
 
   std::unique_ptr<Output> Make(const std::string& yaml,
                                std::string* errors = nullptr) {
-    core::OutputConfig common;
-    common.name = "chronicle";
-    common.type = "chronicle";
-    common.batch.max_items = 500;
-    common.node = YAML::Load(yaml);
-    common.node["type"] = "chronicle";
-    Registry registry;
-    RegisterBuiltinOutputs(registry);
-    auto output = registry.Create(common, "test.yaml", OutputContext{});
+    auto output =
+        CreateBuiltinOutput(OutputCommon("chronicle", "chronicle", yaml, 500));
     if (!output.ok()) {
       if (errors != nullptr) *errors = std::string(output.status().message());
       return nullptr;

@@ -17,6 +17,7 @@
 #include "tests/fakes/fake_gcs.h"
 #include "tests/fakes/fake_google_token.h"
 #include "tests/outputs/fixed_alert.h"
+#include "tests/outputs/make_output.h"
 
 namespace corral::outputs {
 namespace {
@@ -110,15 +111,8 @@ class GcsOutputTest : public ::testing::Test {
 
   std::unique_ptr<Output> Make(const std::string& yaml,
                                const OutputContext& context = {}) {
-    core::OutputConfig common;
-    common.name = "archive";
-    common.type = "gcs";
-    common.batch.max_items = 50;
-    common.node = YAML::Load(yaml);
-    common.node["type"] = "gcs";
-    Registry registry;
-    RegisterBuiltinOutputs(registry);
-    auto output = registry.Create(common, "test.yaml", context);
+    auto output =
+        CreateBuiltinOutput(OutputCommon("archive", "gcs", yaml, 50), context);
     EXPECT_TRUE(output.ok()) << output.status();
     if (!output.ok()) return nullptr;
     return std::move(*output);

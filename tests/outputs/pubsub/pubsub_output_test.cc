@@ -21,6 +21,7 @@
 #include "tests/fakes/fake_pubsub.h"
 #include "tests/fakes/test_certs.h"
 #include "tests/outputs/fixed_alert.h"
+#include "tests/outputs/make_output.h"
 
 namespace corral::outputs {
 namespace {
@@ -145,17 +146,11 @@ class PubSubOutputTest : public ::testing::Test {
   std::unique_ptr<Output> Make(const std::string& keys,
                                std::string* errors = nullptr,
                                int64_t max_items = 1000) {
-    core::OutputConfig common;
-    common.name = "pubsub";
-    common.type = "pubsub";
+    core::OutputConfig common = OutputCommon(
+        "pubsub", "pubsub", absl::StrCat("{", keys, "}"), max_items);
     common.path = "outputs[0]";
-    common.batch.max_items = max_items;
     common.retry.initial_backoff = absl::Milliseconds(50);
     common.retry.max_backoff = absl::Milliseconds(200);
-    common.node = YAML::Load(absl::StrCat("{", keys, "}"));
-    common.node["type"] = "pubsub";
-    Registry registry;
-    RegisterBuiltinOutputs(registry);
     OutputContext context;
     context.env = [this](const char* name) -> const char* {
       return std::string(name) == "PUBSUB_EMULATOR_HOST" &&
@@ -163,7 +158,7 @@ class PubSubOutputTest : public ::testing::Test {
                  ? emulator_host_.c_str()
                  : nullptr;
     };
-    auto output = registry.Create(common, "test.yaml", context);
+    auto output = CreateBuiltinOutput(common, context);
     if (!output.ok()) {
       if (errors != nullptr) *errors = std::string(output.status().message());
       return nullptr;

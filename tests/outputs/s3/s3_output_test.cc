@@ -15,6 +15,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_s3.h"
 #include "tests/outputs/fixed_alert.h"
+#include "tests/outputs/make_output.h"
 
 namespace corral::outputs {
 namespace {
@@ -134,15 +135,8 @@ class S3OutputTest : public ::testing::Test {
 
   std::unique_ptr<Output> Make(const std::string& yaml,
                                const OutputContext& context = {}) {
-    core::OutputConfig common;
-    common.name = "archive";
-    common.type = "s3";
-    common.batch.max_items = 50;
-    common.node = YAML::Load(yaml);
-    common.node["type"] = "s3";
-    Registry registry;
-    RegisterBuiltinOutputs(registry);
-    auto output = registry.Create(common, "test.yaml", context);
+    auto output =
+        CreateBuiltinOutput(OutputCommon("archive", "s3", yaml, 50), context);
     EXPECT_TRUE(output.ok()) << output.status();
     if (!output.ok()) return nullptr;
     EXPECT_TRUE((*output)->Start().ok());
