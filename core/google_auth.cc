@@ -288,6 +288,15 @@ class CachingTokenSource : public GoogleTokenSource {
     return token_;
   }
 
+  void Invalidate(absl::string_view token) final {
+    absl::MutexLock lock(&mu_);
+    if (token.empty() || token != token_) return;
+    token_.clear();
+    expires_at_ = refresh_at_ = absl::InfinitePast();
+    LogInfo("Google access token refused; fetching a new one",
+            {{"credentials", Describe()}});
+  }
+
  protected:
   // Fetches a new token. Calls are serialised (fetch_mu_), so this may use
   // `http`.

@@ -36,6 +36,11 @@ class GoogleTokenSource {
  public:
   virtual ~GoogleTokenSource() = default;
   virtual absl::StatusOr<std::string> Token() = 0;
+  // The destination refused `token` (HTTP 401, UNAUTHENTICATED): when it is
+  // the cached one, the next Token() fetches a new one instead of handing it
+  // out until its expiry (a revoked or rotated key then recovers at the next
+  // retry). Another token (already replaced) is ignored.
+  virtual void Invalidate(absl::string_view token) = 0;
   // Who this is, for logs and error messages, never a secret: "service
   // account NAME@PROJECT.iam.gserviceaccount.com (key 1a2b3c4d…)" or
   // "metadata server metadata.google.internal".

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace corral::outputs {
@@ -36,6 +37,18 @@ absl::Status AddBearerToken(core::GoogleTokenSource& tokens,
   request.headers.emplace_back("Authorization",
                                absl::StrCat("Bearer ", *token));
   return absl::OkStatus();
+}
+
+void DropRefusedToken(core::GoogleTokenSource& tokens,
+                      const core::HttpRequest& request,
+                      const absl::StatusOr<core::HttpResponse>& response) {
+  if (!response.ok() || response->status != 401) return;
+  constexpr absl::string_view kBearer = "Bearer ";
+  const std::string authorization =
+      core::FindHeader(request.headers, "Authorization");
+  if (absl::StartsWith(authorization, kBearer)) {
+    tokens.Invalidate(absl::string_view(authorization).substr(kBearer.size()));
+  }
 }
 
 }  // namespace corral::outputs

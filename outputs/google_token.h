@@ -27,6 +27,14 @@ absl::StatusOr<std::unique_ptr<core::GoogleTokenSource>> MakeOutputTokenSource(
 absl::Status AddBearerToken(core::GoogleTokenSource& tokens,
                             core::HttpRequest& request);
 
+// After the destination answered `response` to `request` (which carried a
+// token from AddBearerToken): on 401 the token is dropped from `tokens`, so
+// the retry fetches a new one rather than sending the refused one again
+// until it expires.
+void DropRefusedToken(core::GoogleTokenSource& tokens,
+                      const core::HttpRequest& request,
+                      const absl::StatusOr<core::HttpResponse>& response);
+
 }  // namespace corral::outputs
 
 #endif  // CORRAL_OUTPUTS_GOOGLE_TOKEN_H_

@@ -78,6 +78,7 @@ SendResult ChronicleOutput::Post(std::string body, absl::Time deadline) {
   request.connect_timeout = std::min(config_.connect_timeout, request.timeout);
   request.body = std::move(body);
   absl::StatusOr<core::HttpResponse> response = pool_.Acquire()->Send(request);
+  if (tokens_ != nullptr) DropRefusedToken(*tokens_, request, response);
   return ClassifyChronicleResponse(response, clock_->Now());
 }
 

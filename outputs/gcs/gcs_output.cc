@@ -68,6 +68,7 @@ SendResult GcsOutput::Send(std::span<const core::AlertPtr> batch,
   request.connect_timeout =
       std::min(config_.store.connect_timeout, request.timeout);
   absl::StatusOr<core::HttpResponse> response = pool_.Acquire()->Send(request);
+  DropRefusedToken(*tokens_, request, response);
   return ClassifyGcsResponse(response, clock_->Now());
 }
 

@@ -181,6 +181,37 @@ TEST_F(GoogleAuthTest, CachesTheToken) {
   EXPECT_EQ(fake_.http().RequestCount(), 1u);
 }
 
+TEST_F(GoogleAuthTest, AnInvalidatedTokenIsReplacedAtTheNextCall) {
+  std::unique_ptr<GoogleTokenSource> source = Make(Options());
+  ASSERT_NE(source, nullptr);
+  absl::StatusOr<std::string> first = source->Token();
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  // A token that is not the cached one changes nothing.
+  source->Invalidate("ya29.some-other-token");
+  absl::StatusOr<std::string> same = source->Token();
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(*same, *first);
+  EXPECT_EQ(fake_.http().RequestCount(), 1u);
+
+  // The destination refused the cached one: the next call fetches anew, long
+  // before the old one would have expired.
+  clock_.Advance(absl::Seconds(1));
+  source->Invalidate(*first);
+  absl::StatusOr<std::string> fresh = source->Token();
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_NE(*fresh, *first);
+  EXPECT_TRUE(fake_.IsValidToken(*fresh));
+  EXPECT_EQ(fake_.http().RequestCount(), 2u);
+
+  // A late report about the old token does not throw away the new one.
+  source->Invalidate(*first);
+  absl::StatusOr<std::string> still = source->Token();
+  ASSERT_TRUE(still.ok()) << still.status();
+  EXPECT_EQ(*still, *fresh);
+  EXPECT_EQ(fake_.http().RequestCount(), 2u);
+}
+
 TEST_F(GoogleAuthTest, RefreshesFiveMinutesBeforeExpiry) {
   std::unique_ptr<GoogleTokenSource> source = Make(Options());
   ASSERT_NE(source, nullptr);
