@@ -1,7 +1,6 @@
 #include "server/alerts_service.h"
 
 #include <array>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"

@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/outputs/canned_response.h"
 
 namespace corral::outputs {
 namespace {
@@ -15,15 +16,6 @@ using ::testing::Optional;
 
 // 2026-07-05T18:50:00Z, a Sunday.
 const absl::Time kNow = absl::FromUnixSeconds(1783277400);
-
-core::HttpResponse Response(int status, std::string body = "",
-                            core::HttpHeaders headers = {}) {
-  core::HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
 
 struct StatusCase {
   int status;

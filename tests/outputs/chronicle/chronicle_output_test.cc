@@ -16,6 +16,7 @@
 #include "outputs/registry.h"
 #include "tests/fakes/fake_chronicle.h"
 #include "tests/fakes/fake_google_token.h"
+#include "tests/outputs/canned_response.h"
 #include "tests/outputs/make_output.h"
 
 namespace corral::outputs {
@@ -27,15 +28,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 const absl::Time kNow = absl::FromUnixSeconds(1783277500);
-
-absl::StatusOr<core::HttpResponse> Response(int status, std::string body,
-                                            core::HttpHeaders headers = {}) {
-  core::HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
 
 TEST(ChronicleClassifyTest, TooManyRequestsWaitsAtLeastThirtySeconds) {
   SendResult none = ClassifyChronicleResponse(

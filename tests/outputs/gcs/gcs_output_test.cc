@@ -16,6 +16,7 @@
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_gcs.h"
 #include "tests/fakes/fake_google_token.h"
+#include "tests/outputs/canned_response.h"
 #include "tests/outputs/fixed_alert.h"
 #include "tests/outputs/make_output.h"
 
@@ -30,13 +31,6 @@ using ::testing::StartsWith;
 
 constexpr char kBucket[] = "falco-alerts";
 const absl::Time kNow = absl::FromUnixSeconds(1783277500);
-
-absl::StatusOr<core::HttpResponse> Response(int status, std::string body) {
-  core::HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
 
 TEST(GcsUploadUrlTest, EncodesTheWholeName) {
   GcsConfig config;

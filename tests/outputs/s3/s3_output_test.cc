@@ -14,6 +14,7 @@
 #include "outputs/s3/s3_request.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_s3.h"
+#include "tests/outputs/canned_response.h"
 #include "tests/outputs/fixed_alert.h"
 #include "tests/outputs/make_output.h"
 
@@ -30,13 +31,6 @@ constexpr char kBucket[] = "falco-alerts";
 constexpr char kKeyId[] = "AKIAFAKES3TESTKEY";
 constexpr char kSecret[] = "fAkEs3cReTkEyFoRcOrRaLtEsTs0000000000000";
 const absl::Time kNow = absl::FromUnixSeconds(1783277500);
-
-absl::StatusOr<core::HttpResponse> Response(int status, std::string body) {
-  core::HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
 
 TEST(S3ClassifyTest, ErrorDocumentsNameTheCodeAndMessage) {
   SendResult denied = ClassifyS3Response(
