@@ -142,6 +142,11 @@ bool OutputQueue::Drain(absl::Time deadline) {
   return idle() && abandoned_ == abandoned_before;
 }
 
+void OutputQueue::Hold(bool hold) {
+  absl::MutexLock lock(&mu_);
+  held_ = hold;
+}
+
 void OutputQueue::Stop() {
   {
     absl::MutexLock lock(&mu_);
@@ -178,7 +183,7 @@ void OutputQueue::WorkerLoop() {
 std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
   absl::MutexLock lock(&mu_);
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !waiting_.empty();
+    return stopping_ || (!held_ && !waiting_.empty());
   };
   auto full = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return stopping_ || flush_now_ || waiting_.empty() ||
@@ -195,7 +200,7 @@ std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
                             waiting_.front().enqueued + max_batch_wait_);
       if (stopping_) return {};
     }
-    if (!waiting_.empty()) break;
+    if (!held_ && !waiting_.empty()) break;
   }
 
   std::vector<Entry> batch;
@@ -274,8 +279,10 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) break;
   }
-  // Stopped while waiting to retry: the batch stays unfinished in the spool.
-  core::LogWarn("delivery abandoned at shutdown, will replay on restart",
+  // Stopped (shutdown, or a reload replaced the output) while waiting to
+  // retry: the batch stays unfinished in the spool, which replays it on the
+  // next start or to the replacement.
+  core::LogWarn("delivery abandoned: the queue stopped, the spool keeps it",
                 {{"output", name_},
                  {"alerts", absl::StrCat(batch.size())},
                  {"reason", result.reason}});

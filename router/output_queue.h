@@ -71,6 +71,9 @@ class OutputQueue {
   // Flushes partial batches at once from now on, and waits until nothing is
   // queued or in flight, or `deadline` passes. True when idle.
   bool Drain(absl::Time deadline);
+  // While held, workers start no new batch (sends in flight go on), so that
+  // the progress stays put while the output is handed over to a successor.
+  void Hold(bool hold);
   // Stops the workers; a retry wait in progress is abandoned. Alerts not
   // delivered stay unfinished, so the spool replays them on the next start.
   void Stop();
@@ -130,6 +133,7 @@ class OutputQueue {
   int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   bool flush_now_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   CompletionTracker progress_ ABSL_GUARDED_BY(mu_);
   uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;

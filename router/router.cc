@@ -1,5 +1,8 @@
 #include "router/router.h"
 
+#include <algorithm>
+#include <set>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -23,29 +26,36 @@ bool operator==(const CompletionTracker& a, const CompletionTracker& b) {
 
 Router::Router(std::vector<std::unique_ptr<OutputQueue>> queues, Spool* spool,
                AlertFeed* feed)
-    : queues_(std::move(queues)), spool_(spool), feed_(feed) {}
+    : spool_(spool),
+      feed_(feed),
+      queues_(std::make_shared<const QueueSet>(
+          std::make_move_iterator(queues.begin()),
+          std::make_move_iterator(queues.end()))) {}
 
 Router::~Router() { Stop(); }
 
+std::shared_ptr<const Router::QueueSet> Router::queues() const {
+  absl::MutexLock lock(&mu_);
+  return queues_;
+}
+
 absl::Status Router::Start() {
+  const std::shared_ptr<const QueueSet> queues = this->queues();
   std::vector<std::string> names;
-  for (const auto& queue : queues_) names.push_back(queue->name());
+  for (const auto& queue : *queues) names.push_back(queue->name());
   if (absl::Status s = spool_->SetOutputs(names); !s.ok()) return s;
-  for (const auto& queue : queues_) {
+  for (const auto& queue : *queues) {
     absl::StatusOr<uint64_t> replayed = Replay(*queue);
     if (!replayed.ok()) return replayed.status();
     replayed_ += *replayed;
-    if (*replayed > 0) {
-      core::LogInfo(
-          "replaying undelivered alerts",
-          {{"output", queue->name()}, {"alerts", absl::StrCat(*replayed)}});
-    }
   }
   {
-    absl::MutexLock lock(&mu_);
-    for (const auto& queue : queues_) persisted_.push_back(queue->Progress());
+    absl::MutexLock lock(&progress_mu_);
+    for (const auto& queue : *queues) {
+      persisted_.emplace(queue->name(), queue->Progress());
+    }
   }
-  for (const auto& queue : queues_) queue->Start();
+  for (const auto& queue : *queues) queue->Start();
   progress_thread_ = std::thread([this] { ProgressLoop(); });
   absl::MutexLock lock(&mu_);
   started_ = true;
@@ -84,30 +94,37 @@ absl::StatusOr<uint64_t> Router::Replay(OutputQueue& queue) {
   });
   if (!status.ok()) return status;
   skip_until(head + 1);
+  if (queued > 0) {
+    core::LogInfo("replaying undelivered alerts",
+                  {{"output", queue.name()}, {"alerts", absl::StrCat(queued)}});
+  }
   return queued;
 }
 
 void Router::Submit(core::Alert alert, core::IntakeDone done) {
   if (alert.uuid.empty()) alert.uuid = core::NewUuid();
-  // Filters are immutable: match before taking the lock.
-  auto matches = std::make_shared<std::vector<bool>>(queues_.size());
-  for (size_t i = 0; i < queues_.size(); ++i) {
-    (*matches)[i] = queues_[i]->Matches(alert);
-  }
+  std::shared_ptr<const QueueSet> queues;
+  std::vector<bool> matches;
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* reconfiguring) { return !*reconfiguring; }, &reconfiguring_));
     // Checked under the lock, so that once StopIntake() returns no new alert
     // starts on its way to a queue that is being drained.
     if (intake_stopped_) {
       refused = absl::UnavailableError("corral is shutting down");
     }
-    for (size_t i = 0; refused.ok() && i < queues_.size(); ++i) {
-      if ((*matches)[i] && !queues_[i]->TryReserve()) {
-        refused = absl::ResourceExhaustedError(absl::StrCat(
-            "output \"", queues_[i]->name(), "\" has a full queue"));
+    queues = queues_;
+    matches.resize(queues->size());
+    for (size_t i = 0; refused.ok() && i < queues->size(); ++i) {
+      OutputQueue& queue = *(*queues)[i];
+      matches[i] = queue.Matches(alert);
+      if (matches[i] && !queue.TryReserve()) {
+        refused = absl::ResourceExhaustedError(
+            absl::StrCat("output \"", queue.name(), "\" has a full queue"));
         for (size_t j = 0; j < i; ++j) {
-          if ((*matches)[j]) queues_[j]->CancelReservation();
+          if (matches[j]) (*queues)[j]->CancelReservation();
         }
       }
     }
@@ -119,33 +136,153 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
   }
   auto shared = std::make_shared<core::Alert>(std::move(alert));
   // Append encodes the alert before it returns; the seq is set once durable.
-  spool_->Append(*shared, [this, shared, matches, done = std::move(done)](
-                              absl::StatusOr<uint64_t> seq) mutable {
-    if (seq.ok()) {
-      shared->seq = *seq;
-      Route(std::move(shared), *matches);
-    } else {
-      for (size_t i = 0; i < queues_.size(); ++i) {
-        if ((*matches)[i]) queues_[i]->CancelReservation();
-      }
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      --appending_;
-    }
-    std::move(done)(std::move(seq));
-  });
+  // Reconfigure waits for this callback, so `queues` is still the set in use
+  // when it runs.
+  spool_->Append(
+      *shared,
+      [this, shared, queues = std::move(queues), matches = std::move(matches),
+       done = std::move(done)](absl::StatusOr<uint64_t> seq) mutable {
+        if (seq.ok()) {
+          shared->seq = *seq;
+          Route(std::move(shared), *queues, matches);
+        } else {
+          for (size_t i = 0; i < queues->size(); ++i) {
+            if (matches[i]) (*queues)[i]->CancelReservation();
+          }
+        }
+        {
+          absl::MutexLock lock(&mu_);
+          --appending_;
+        }
+        std::move(done)(std::move(seq));
+      });
 }
 
-void Router::Route(core::AlertPtr alert, const std::vector<bool>& matches) {
-  for (size_t i = 0; i < queues_.size(); ++i) {
+void Router::Route(core::AlertPtr alert, const QueueSet& queues,
+                   const std::vector<bool>& matches) {
+  for (size_t i = 0; i < queues.size(); ++i) {
     if (matches[i]) {
-      queues_[i]->Push(alert, /*reserved=*/true);
+      queues[i]->Push(alert, /*reserved=*/true);
     } else {
-      queues_[i]->Skip(alert->seq);
+      queues[i]->Skip(alert->seq);
     }
   }
   if (feed_ != nullptr) feed_->Publish(alert);
+}
+
+absl::StatusOr<uint64_t> Router::Reconfigure(QueueSet next) {
+  std::set<std::string, std::less<>> names;
+  for (const auto& queue : next) {
+    if (!names.insert(queue->name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("two outputs are named \"", queue->name(), "\""));
+    }
+  }
+  QueueSet retired;
+  absl::StatusOr<uint64_t> replayed;
+  {
+    absl::MutexLock progress_lock(&progress_mu_);
+    std::shared_ptr<const QueueSet> current;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!started_ || stopped_) {
+        return absl::FailedPreconditionError("the router is not running");
+      }
+      reconfiguring_ = true;
+      if (!AwaitRouted(absl::Now() + kStopWaitForAppends)) {
+        reconfiguring_ = false;
+        return absl::UnavailableError(
+            "alerts on their way to the spool were not routed in time");
+      }
+      current = queues_;
+    }
+    // Intake is paused, and every accepted alert is in the current queues.
+    replayed = SwitchProgress(*current, next);
+    if (replayed.ok()) {
+      for (const auto& queue : next) {
+        if (!persisted_.contains(queue->name())) {
+          persisted_.emplace(queue->name(), queue->Progress());
+        }
+      }
+      std::erase_if(persisted_, [&](const auto& entry) {
+        return !names.contains(entry.first);
+      });
+      for (const auto& queue : *current) {
+        if (std::find(next.begin(), next.end(), queue) == next.end()) {
+          retired.push_back(queue);
+        }
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    if (replayed.ok()) {
+      queues_ = std::make_shared<const QueueSet>(std::move(next));
+    }
+    reconfiguring_ = false;
+  }
+  if (!replayed.ok()) return replayed.status();
+  for (const auto& queue : retired) queue->Stop();
+  return *replayed;
+}
+
+absl::StatusOr<uint64_t> Router::SwitchProgress(const QueueSet& current,
+                                                const QueueSet& next) {
+  auto is_current = [&](const std::shared_ptr<OutputQueue>& queue) {
+    return std::find(current.begin(), current.end(), queue) != current.end();
+  };
+  // A new queue that takes over from a retired one of its name starts from
+  // that one's progress as of now; the retired one is held so that it starts
+  // nothing more (only what it is sending now may be sent twice).
+  std::vector<OutputQueue*> held;
+  auto release = [&] {
+    for (OutputQueue* queue : held) queue->Hold(false);
+  };
+  for (const auto& queue : current) {
+    if (std::find(next.begin(), next.end(), queue) != next.end()) continue;
+    const bool succeeded =
+        std::any_of(next.begin(), next.end(), [&](const auto& successor) {
+          return successor->name() == queue->name();
+        });
+    if (!succeeded) continue;
+    queue->Hold(true);
+    held.push_back(queue.get());
+    CompletionTracker progress = queue->Progress();
+    if (absl::Status s = spool_->MarkProgress(
+            queue->name(), progress.low_watermark(), progress.finished_above());
+        !s.ok()) {
+      release();
+      return s;
+    }
+    persisted_.erase(queue->name());
+  }
+  std::vector<std::string> names;
+  for (const auto& queue : next) names.push_back(queue->name());
+  if (absl::Status s = spool_->SetOutputs(names); !s.ok()) {
+    release();
+    return s;
+  }
+  uint64_t replayed = 0;
+  for (const auto& queue : next) {
+    if (is_current(queue)) continue;
+    absl::StatusOr<uint64_t> queued = Replay(*queue);
+    if (!queued.ok()) {
+      // Declare the outputs still running again, so that their progress keeps
+      // being written; the next reload can try again.
+      std::vector<std::string> running;
+      for (const auto& q : current) running.push_back(q->name());
+      if (absl::Status s = spool_->SetOutputs(running); !s.ok()) {
+        core::LogError("cannot restore the spool's outputs",
+                       {{"error", s.message()}});
+      }
+      persisted_.clear();
+      release();
+      return queued.status();
+    }
+    replayed += *queued;
+  }
+  for (const auto& queue : next) {
+    if (!is_current(queue)) queue->Start();
+  }
+  return replayed;
 }
 
 void Router::StopIntake() {
@@ -165,7 +302,7 @@ bool Router::Drain(absl::Time deadline) {
     if (!AwaitRouted(deadline)) return false;
   }
   bool idle = true;
-  for (const auto& queue : queues_) idle = queue->Drain(deadline) && idle;
+  for (const auto& queue : *queues()) idle = queue->Drain(deadline) && idle;
   return idle;
 }
 
@@ -184,7 +321,8 @@ void Router::Stop() {
     }
   }
   if (progress_thread_.joinable()) progress_thread_.join();
-  for (const auto& queue : queues_) queue->Stop();
+  absl::MutexLock progress_lock(&progress_mu_);
+  for (const auto& queue : *queues()) queue->Stop();
   // Before a complete Start() the queues' progress is not the real one:
   // writing it would make every output replay from the beginning.
   if (started) PersistProgress();
@@ -198,7 +336,10 @@ void Router::ProgressLoop() {
         return;
       }
     }
-    PersistProgress();
+    {
+      absl::MutexLock progress_lock(&progress_mu_);
+      PersistProgress();
+    }
     absl::StatusOr<int> compacted = spool_->Compact();
     if (!compacted.ok()) {
       core::LogError("cannot compact the spool",
@@ -208,22 +349,20 @@ void Router::ProgressLoop() {
 }
 
 void Router::PersistProgress() {
-  for (size_t i = 0; i < queues_.size(); ++i) {
-    CompletionTracker progress = queues_[i]->Progress();
-    {
-      absl::MutexLock lock(&mu_);
-      if (i < persisted_.size() && persisted_[i] == progress) continue;
-    }
-    absl::Status s =
-        spool_->MarkProgress(queues_[i]->name(), progress.low_watermark(),
-                             progress.finished_above());
-    if (!s.ok()) {
-      core::LogError("cannot persist delivery progress",
-                     {{"output", queues_[i]->name()}, {"error", s.message()}});
+  for (const auto& queue : *queues()) {
+    CompletionTracker progress = queue->Progress();
+    auto persisted = persisted_.find(queue->name());
+    if (persisted != persisted_.end() && persisted->second == progress) {
       continue;
     }
-    absl::MutexLock lock(&mu_);
-    if (i < persisted_.size()) persisted_[i] = std::move(progress);
+    absl::Status s = spool_->MarkProgress(
+        queue->name(), progress.low_watermark(), progress.finished_above());
+    if (!s.ok()) {
+      core::LogError("cannot persist delivery progress",
+                     {{"output", queue->name()}, {"error", s.message()}});
+      continue;
+    }
+    persisted_.insert_or_assign(queue->name(), std::move(progress));
   }
 }
 

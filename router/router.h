@@ -2,7 +2,9 @@
 #define CORRAL_ROUTER_ROUTER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -26,9 +28,13 @@ namespace corral::router {
 //
 // Each output's progress goes to the spool about once a second, and on start
 // every alert an output has not finished is replayed to it, so that a crash or
-// restart delivers at least once what was accepted. Thread-safe.
+// restart delivers at least once what was accepted. The set of outputs can be
+// changed while alerts flow (Reconfigure). Thread-safe.
 class Router : public core::Intake {
  public:
+  // The queues alerts are routed to, in config order.
+  using QueueSet = std::vector<std::shared_ptr<OutputQueue>>;
+
   // Takes ownership of the queues; borrows the spool, which must outlive it,
   // and the feed (may be null), which gets every accepted alert after the
   // queues.
@@ -51,38 +57,68 @@ class Router : public core::Intake {
   // Idempotent; must not be called from a spool callback.
   void Stop();
 
-  const std::vector<std::unique_ptr<OutputQueue>>& queues() const {
-    return queues_;
-  }
+  // Changes the set of outputs while intake stays open (configuration
+  // reload). `next` is the whole new set, in order, names unique:
+  //   - a queue of the current set that is in `next` goes on untouched;
+  //   - a current queue not in `next` is retired: it is stopped, and what it
+  //     had not finished stays in the spool;
+  //   - a queue in `next` that is not current (not started yet) continues the
+  //     spool progress of the output of its name, so what that output had not
+  //     finished is replayed to it (alerts it was sending at that moment may
+  //     be sent again: at least once); an output the spool does not know
+  //     starts at the head.
+  // Outputs retired without a successor of their name no longer hold spool
+  // segments. Submit waits while the sets are swapped and the new queues
+  // read their backlog from the spool; retired queues are stopped after
+  // intake resumes (this waits for their sends in flight). Returns the alerts
+  // replayed to new queues. Fails with nothing changed when the router is
+  // not running, names repeat, or alerts on their way to the disk are not
+  // routed in time. Not to be called concurrently with Stop().
+  absl::StatusOr<uint64_t> Reconfigure(QueueSet next);
+
+  // The queues alerts are routed to now (a snapshot: Reconfigure does not
+  // change it).
+  std::shared_ptr<const QueueSet> queues() const;
   // Alerts replayed to queues at start.
   uint64_t replayed() const { return replayed_; }
 
  private:
   // Hands one durable alert to the queues (on the spool's writer thread).
-  void Route(core::AlertPtr alert, const std::vector<bool>& matches);
+  void Route(core::AlertPtr alert, const QueueSet& queues,
+             const std::vector<bool>& matches);
   // Replays what `queue` has not finished; returns how many alerts it queued.
   absl::StatusOr<uint64_t> Replay(OutputQueue& queue);
-  void PersistProgress();
+  // The spool steps of Reconfigure, while intake is paused.
+  absl::StatusOr<uint64_t> SwitchProgress(const QueueSet& current,
+                                          const QueueSet& next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(progress_mu_);
+  void PersistProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(progress_mu_);
   // Waits until every submitted alert has been routed (or refused) by its
   // spool callback, or `deadline` passes; true when none is pending.
   bool AwaitRouted(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ProgressLoop();
 
-  const std::vector<std::unique_ptr<OutputQueue>> queues_;
   Spool* const spool_;
   AlertFeed* const feed_;
   uint64_t replayed_ = 0;
   std::thread progress_thread_;
 
+  // Serialises progress writes with reconfiguration; taken before mu_.
+  absl::Mutex progress_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Last persisted progress per output, to skip unchanged writes.
+  std::map<std::string, CompletionTracker, std::less<>> persisted_
+      ABSL_GUARDED_BY(progress_mu_);
+
   mutable absl::Mutex mu_;
+  std::shared_ptr<const QueueSet> queues_ ABSL_GUARDED_BY(mu_);
+  // Set by Reconfigure while it swaps the sets: Submit waits.
+  bool reconfiguring_ ABSL_GUARDED_BY(mu_) = false;
   // Intake opens at the end of Start(), once replay has set every queue's
   // progress, and closes for good at StopIntake() or Stop().
   bool intake_stopped_ ABSL_GUARDED_BY(mu_) = true;
   bool started_ ABSL_GUARDED_BY(mu_) = false;  // progress is worth persisting
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t appending_ ABSL_GUARDED_BY(mu_) = 0;  // submitted, not yet durable
-  // Last persisted progress per queue, to skip unchanged writes.
-  std::vector<CompletionTracker> persisted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace corral::router

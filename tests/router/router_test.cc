@@ -1,6 +1,8 @@
 #include "router/router.h"
 
 #include <filesystem>
+#include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -118,7 +120,7 @@ TEST_F(RouterTest, AcceptsOnceDurableAndFansOutByFilter) {
   EXPECT_EQ(all->calls().size(), 4u);
   EXPECT_THAT(urgent->calls(), ElementsAre(ElementsAre(2), ElementsAre(4)));
   // Alerts the filter skipped count as finished for progress.
-  EXPECT_EQ(router->queues()[1]->stats().low_watermark, 4u);
+  EXPECT_EQ((*router->queues())[1]->stats().low_watermark, 4u);
 
   router->StopIntake();
   Answers refused;
@@ -158,7 +160,7 @@ TEST_F(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
   EXPECT_EQ(spool_->last_seq(), 1u);  // the refused alert never reached disk
   tiny->Release();
   ASSERT_TRUE(router->Drain(absl::Now() + kWait));
-  EXPECT_EQ(router->queues()[0]->stats().delivered, 1u);
+  EXPECT_EQ((*router->queues())[0]->stats().delivered, 1u);
 }
 
 TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {
@@ -254,6 +256,140 @@ TEST_F(RouterTest, ANewOutputStartsAtTheHead) {
   ASSERT_EQ(more.WaitFor(1).size(), 1u);
   ASSERT_TRUE(router->Drain(absl::Now() + kWait));
   EXPECT_THAT(added->calls(), ElementsAre(ElementsAre(2)));
+}
+
+TEST_F(RouterTest, ReconfigureKeepsReplacesAddsAndRemovesOutputs) {
+  auto* kept = new ScriptedOutput();
+  auto* down = new ScriptedOutput();
+  down->SetDefault(SendResult::Retry("connection refused"));
+  auto* dropped = new ScriptedOutput();
+  auto router = MakeRouter({{FastRetryConfig("kept"), kept},
+                            {FastRetryConfig("changed"), down},
+                            {FastRetryConfig("dropped"), dropped}});
+  ASSERT_TRUE(router->Start().ok());
+  Answers answers;
+  for (int i = 0; i < 3; ++i) {
+    router->Submit(MakeAlert(core::Priority::kWarning, "before"),
+                   answers.Callback());
+  }
+  ASSERT_EQ(answers.WaitFor(3).size(), 3u);
+  ASSERT_TRUE(kept->WaitForCalls(3, kWait));
+  ASSERT_TRUE(dropped->WaitForCalls(3, kWait));
+  ASSERT_TRUE(down->WaitForCalls(1, kWait));  // failing, retrying
+
+  // "changed" gets a working destination and only warnings and up.
+  auto* fixed = new ScriptedOutput();
+  core::OutputConfig fixed_config = FastRetryConfig("changed");
+  fixed_config.min_priority = core::Priority::kWarning;
+  auto* added = new ScriptedOutput();
+  // Keeps the retired queues (and so their outputs) alive for the checks.
+  std::shared_ptr<const Router::QueueSet> before = router->queues();
+  Router::QueueSet next = {
+      (*before)[0],
+      std::make_shared<OutputQueue>(fixed_config,
+                                    std::unique_ptr<outputs::Output>(fixed),
+                                    dead_.get(), &metrics_),
+      std::make_shared<OutputQueue>(FastRetryConfig("added"),
+                                    std::unique_ptr<outputs::Output>(added),
+                                    dead_.get(), &metrics_)};
+  absl::StatusOr<uint64_t> replayed = router->Reconfigure(next);
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  EXPECT_EQ(*replayed, 3u);  // what "changed" had not delivered
+  EXPECT_THAT(spool_->outputs(),
+              UnorderedElementsAreArray({"kept", "changed", "added"}));
+
+  Answers after;
+  router->Submit(MakeAlert(core::Priority::kWarning, "after"),
+                 after.Callback());
+  router->Submit(MakeAlert(core::Priority::kDebug, "quiet"), after.Callback());
+  ASSERT_EQ(after.WaitFor(2).size(), 2u);
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  EXPECT_EQ(kept->calls().size(), 5u);  // untouched: no repeat
+  EXPECT_THAT(fixed->calls(), ElementsAre(ElementsAre(1), ElementsAre(2),
+                                          ElementsAre(3), ElementsAre(4)));
+  EXPECT_THAT(added->calls(), ElementsAre(ElementsAre(4), ElementsAre(5)));
+  EXPECT_EQ(dropped->calls().size(), 3u);
+  EXPECT_EQ((*router->queues())[1]->stats().low_watermark, 5u);
+
+  // The next run goes on from there: nothing is replayed to anyone.
+  router->Stop();
+  Restart(router);
+  router = MakeRouter({{FastRetryConfig("kept"), new ScriptedOutput()},
+                       {fixed_config, new ScriptedOutput()},
+                       {FastRetryConfig("added"), new ScriptedOutput()}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 0u);
+}
+
+TEST_F(RouterTest, AlertsSubmittedDuringReconfigureReachTheNewSet) {
+  auto* old = new ScriptedOutput();
+  auto router = MakeRouter({{FastRetryConfig("hook"), old}});
+  ASSERT_TRUE(router->Start().ok());
+  constexpr int kAlerts = 300;
+  Answers answers;
+  std::thread sender([&] {
+    for (int i = 0; i < kAlerts; ++i) {
+      router->Submit(MakeAlert(core::Priority::kWarning, "x"),
+                     answers.Callback());
+    }
+  });
+  auto* replacement = new ScriptedOutput();
+  auto* added = new ScriptedOutput();
+  // Keeps the old queue (and so `old`) alive after it is retired.
+  std::shared_ptr<const Router::QueueSet> before = router->queues();
+  absl::StatusOr<uint64_t> replayed = router->Reconfigure(
+      {std::make_shared<OutputQueue>(
+           FastRetryConfig("hook"),
+           std::unique_ptr<outputs::Output>(replacement), dead_.get(),
+           &metrics_),
+       std::make_shared<OutputQueue>(FastRetryConfig("added"),
+                                     std::unique_ptr<outputs::Output>(added),
+                                     dead_.get(), &metrics_)});
+  sender.join();
+  ASSERT_TRUE(replayed.ok()) << replayed.status();
+  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(kAlerts);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kAlerts));
+  for (const auto& answer : got) ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+
+  // Every accepted alert reached "hook" (the old queue or its replacement;
+  // one in flight at the switch may reach both), and "added" got a tail of
+  // them without a gap.
+  std::set<uint64_t> hook_seqs, added_seqs;
+  for (const auto& call : old->calls()) hook_seqs.insert(call[0]);
+  for (const auto& call : replacement->calls()) hook_seqs.insert(call[0]);
+  for (const auto& call : added->calls()) added_seqs.insert(call[0]);
+  EXPECT_EQ(hook_seqs.size(), static_cast<size_t>(kAlerts));
+  EXPECT_EQ(*hook_seqs.rbegin(), static_cast<uint64_t>(kAlerts));
+  if (!added_seqs.empty()) {
+    EXPECT_EQ(*added_seqs.rbegin(), static_cast<uint64_t>(kAlerts));
+    EXPECT_EQ(added_seqs.size(),
+              kAlerts - *added_seqs.begin() + 1);  // contiguous
+  }
+  // The replacement took over exactly where the old queue stopped; only an
+  // alert the old one was sending at that moment can go out twice.
+  EXPECT_LE(old->calls().size() + replacement->calls().size(),
+            static_cast<size_t>(kAlerts) + 1);
+}
+
+TEST_F(RouterTest, ReconfigureRefusesRepeatedNamesAndAStoppedRouter) {
+  auto router = MakeRouter({{FastRetryConfig("hook"), new ScriptedOutput()}});
+  auto queue = [&](const std::string& name) {
+    return std::make_shared<OutputQueue>(FastRetryConfig(name),
+                                         std::make_unique<ScriptedOutput>(),
+                                         dead_.get(), &metrics_);
+  };
+  EXPECT_EQ(router->Reconfigure({queue("a")}).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // not started
+  ASSERT_TRUE(router->Start().ok());
+  absl::StatusOr<uint64_t> twice =
+      router->Reconfigure({queue("a"), queue("a")});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("\"a\""));
+  EXPECT_EQ((*router->queues())[0]->name(), "hook");  // nothing changed
+  router->Stop();
+  EXPECT_EQ(router->Reconfigure({queue("a")}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
