@@ -22,8 +22,19 @@ void Enrichment::Apply(Alert& alert) const {
 }
 
 void EnrichingIntake::Submit(Alert alert, IntakeDone done) {
-  enrichment_.Apply(alert);
+  std::shared_ptr<const Enrichment> enrichment;
+  {
+    absl::MutexLock lock(&mu_);
+    enrichment = enrichment_;
+  }
+  enrichment->Apply(alert);
   next_->Submit(std::move(alert), std::move(done));
+}
+
+void EnrichingIntake::SetEnrichment(Enrichment enrichment) {
+  auto next = std::make_shared<const Enrichment>(std::move(enrichment));
+  absl::MutexLock lock(&mu_);
+  enrichment_ = std::move(next);
 }
 
 }  // namespace corral::core

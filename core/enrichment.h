@@ -2,9 +2,12 @@
 #define CORRAL_CORE_ENRICHMENT_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "core/intake.h"
 
 namespace corral::core {
@@ -22,14 +25,20 @@ struct Enrichment {
 
 // An Intake that enriches every alert, then hands it on; so that every input is
 // enriched the same way without knowing about it. Does not own `next`.
+// Thread-safe.
 class EnrichingIntake : public Intake {
  public:
   EnrichingIntake(Enrichment enrichment, Intake* next)
-      : enrichment_(std::move(enrichment)), next_(next) {}
+      : enrichment_(std::make_shared<const Enrichment>(std::move(enrichment))),
+        next_(next) {}
   void Submit(Alert alert, IntakeDone done) override;
 
+  // Alerts submitted from now on get `enrichment` (configuration reload).
+  void SetEnrichment(Enrichment enrichment);
+
  private:
-  const Enrichment enrichment_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Enrichment> enrichment_ ABSL_GUARDED_BY(mu_);
   Intake* const next_;
 };
 

@@ -82,6 +82,11 @@ TEST(EnrichmentTest, EnrichingIntakeEnrichesThenForwards) {
   intake.Submit(Alert{}, [&](absl::StatusOr<uint64_t> s) { seq = *s; });
   EXPECT_EQ(seq, 7u);
   EXPECT_THAT(recorder.got.tags, ::testing::ElementsAre("extra"));
+
+  intake.SetEnrichment(Enrichment{{{"env", "prod"}}, {"reloaded"}});
+  intake.Submit(Alert{}, [](absl::StatusOr<uint64_t>) {});
+  EXPECT_THAT(recorder.got.tags, ::testing::ElementsAre("reloaded"));
+  EXPECT_EQ(recorder.got.output_fields_json, R"({"env":"prod"})");
 }
 
 TEST(LogTest, RedactUrlKeepsOnlySchemeAndHost) {
