@@ -28,6 +28,7 @@ struct ServerTlsConfig {
   std::string
       client_ca_file;  // set: clients must present a certificate it signed
   bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const ServerTlsConfig&) const = default;
 };
 
 struct ListenConfig {
@@ -48,6 +49,8 @@ struct ListenConfig {
   // slower than alerts arrive; past it the subscriber's stream ends with
   // RESOURCE_EXHAUSTED and it resumes from its last seq.
   int64_t subscriber_buffer = 10000;
+
+  bool operator==(const ListenConfig&) const = default;
 };
 
 struct SpoolConfig {
@@ -55,6 +58,8 @@ struct SpoolConfig {
   std::string fsync = "batch";  // batch | always | never
   uint64_t max_bytes = 1ULL << 30;
   absl::Duration retain = absl::Hours(1);
+
+  bool operator==(const SpoolConfig&) const = default;
 };
 
 struct RetryConfig {
@@ -94,10 +99,12 @@ const std::set<std::string>& CommonOutputKeys();
 
 struct IngestHttpConfig {
   bool enabled = true;
+  bool operator==(const IngestHttpConfig&) const = default;
 };
 
 struct DeadLetterConfig {
   std::string file = "./corral-data/dead-letter.jsonl";
+  bool operator==(const DeadLetterConfig&) const = default;
 };
 
 struct Config {

@@ -57,16 +57,16 @@ class AlertProtoCache {
   std::array<Slot, 1024> slots_;
 };
 
-AlertsService::AlertsService(
-    Options options, core::Intake* intake, router::AlertFeed* feed,
-    const router::Spool* spool,
-    const std::vector<std::unique_ptr<router::OutputQueue>>* queues,
-    core::MetricsRegistry* metrics)
+AlertsService::AlertsService(Options options, core::Intake* intake,
+                             router::AlertFeed* feed,
+                             const router::Spool* spool,
+                             const router::Router* router,
+                             core::MetricsRegistry* metrics)
     : options_(std::move(options)),
       intake_(intake),
       feed_(feed),
       spool_(spool),
-      queues_(queues),
+      router_(router),
       proto_cache_(std::make_unique<AlertProtoCache>()) {
   auto* inputs = metrics->AddCounter("corral_inputs_total",
                                      "Alerts received, by input and outcome.",
@@ -236,7 +236,7 @@ grpc::Status AlertsService::ListOutputs(grpc::ServerContext* context,
       !auth.ok()) {
     return auth;
   }
-  for (const auto& queue : *queues_) {
+  for (const auto& queue : *router_->queues()) {
     const router::OutputQueue::Stats stats = queue->stats();
     v1::OutputStatus* out = response->add_outputs();
     out->set_name(queue->name());

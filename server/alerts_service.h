@@ -9,7 +9,7 @@
 #include "core/metrics.h"
 #include "corral/v1/alerts.grpc.pb.h"
 #include "router/alert_feed.h"
-#include "router/output_queue.h"
+#include "router/router.h"
 #include "router/spool.h"
 
 namespace corral::server {
@@ -34,8 +34,7 @@ class AlertsService final : public v1::Alerts::Service {
   };
 
   AlertsService(Options options, core::Intake* intake, router::AlertFeed* feed,
-                const router::Spool* spool,
-                const std::vector<std::unique_ptr<router::OutputQueue>>* queues,
+                const router::Spool* spool, const router::Router* router,
                 core::MetricsRegistry* metrics);
   ~AlertsService() override;
 
@@ -53,7 +52,7 @@ class AlertsService final : public v1::Alerts::Service {
   core::Intake* const intake_;
   router::AlertFeed* const feed_;
   const router::Spool* const spool_;
-  const std::vector<std::unique_ptr<router::OutputQueue>>* const queues_;
+  const router::Router* const router_;  // for its output queues
   const std::unique_ptr<AlertProtoCache> proto_cache_;
   core::Counter* accepted_;
   core::Counter* invalid_;

@@ -2,7 +2,9 @@
 #define CORRAL_SERVER_APP_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,6 +65,21 @@ class App {
   // Opens files, starts the outputs, the queues and both listeners; then
   // reports serving.
   absl::Status Start();
+  // Applies a new configuration while running (SIGHUP). What changes:
+  //   - outputs added, changed (any key) or removed, by name: a changed
+  //     output continues from where its predecessor was, so nothing queued is
+  //     lost; an added one starts with the next alert; a removed one no
+  //     longer holds spool segments;
+  //   - customfields and customtags, for alerts accepted from then on;
+  //   - ingest.gcpaudit and ingest.falco_grpc entries: an entry added,
+  //     removed, or whose keys or rules files changed is (re)started.
+  // listen, spool, dead_letter and ingest.http keep their running values
+  // until a restart (logged). When the new configuration fails to load, or
+  // anything in it fails to build or start, nothing changes: the error is
+  // logged and returned, and the running configuration goes on.
+  // Counted in corral_config_reloads_total. Not concurrently with Shutdown().
+  absl::Status Reload(absl::StatusOr<core::Config> next);
+
   // Graceful stop: health turns 503, intake refuses, in-flight deliveries
   // finish until listen.drain_timeout; then everything stops. Returns whether
   // every queue drained.
@@ -72,23 +89,37 @@ class App {
   int grpc_port() const { return grpc_server_->port(); }
 
  private:
-  explicit App(core::Config config);
+  App(core::Config config, const outputs::Registry* registry);
+  // Reload() without its logging and metrics.
+  absl::Status ApplyConfig(core::Config next);
 
-  const core::Config config_;
+  core::Config config_;  // changed by Reload()
+  const outputs::Registry* const registry_;
   core::MetricsRegistry metrics_;
+  core::CounterFamily* reloads_;
+  core::Gauge* last_reload_successful_;
+  core::Gauge* last_reload_success_time_;
   std::atomic<ServingState> state_{ServingState::kStarting};
   std::unique_ptr<router::DeadLetterFile> dead_letters_;
   std::unique_ptr<router::Spool> spool_;
-  std::vector<outputs::Output*> outputs_;    // owned by their queues
+  std::vector<outputs::Output*> outputs_;    // until Start(); owned by queues
   std::unique_ptr<router::AlertFeed> feed_;  // for gRPC subscribers
   std::unique_ptr<router::Router> router_;
   std::unique_ptr<core::EnrichingIntake> intake_;
   std::unique_ptr<ingest::HttpAlertIngest> http_ingest_;
   // Destroyed explicitly after the spool: its last callbacks may still
-  // decide their messages' acks.
+  // decide their messages' acks. Stopped ones (by a reload) are kept until
+  // then too.
   std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>> gcpaudit_;
+  std::vector<std::unique_ptr<ingest::gcpaudit::GcpAuditIngest>>
+      stopped_gcpaudit_;
   // Stopped before the intake; dead-letter what was never accepted.
   std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>> falco_grpc_;
+  std::vector<std::unique_ptr<ingest::falco_grpc::FalcoGrpcClient>>
+      stopped_falco_grpc_;
+  // What each running ingest entry was built from ("gcpaudit/NAME" → its
+  // keys and rules files), to tell which entries a reload changes.
+  std::map<std::string, std::string> ingest_fingerprints_;
   std::unique_ptr<HttpRoutes> routes_;
   std::unique_ptr<HttpServer> http_server_;
   std::unique_ptr<AlertsService> alerts_service_;

@@ -142,8 +142,7 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      corral::core::LogWarn(
-          "SIGHUP ignored: restart corral to apply a new configuration");
+      (*app)->Reload(LoadConfig(args)).IgnoreError();  // logged and counted
       continue;
     }
     corral::core::LogInfo("signal received", {{"signal", strsignal(sig)}});

@@ -193,26 +193,53 @@ bool CorralProcess::WaitForMetric(absl::string_view line,
   return false;
 }
 
+double CorralProcess::MetricValue(absl::string_view metrics,
+                                  absl::string_view series) {
+  const std::string prefix = absl::StrCat(series, " ");
+  std::istringstream lines{std::string(metrics)};
+  std::string line;
+  while (std::getline(lines, line)) {
+    double value;
+    if (absl::StartsWith(line, prefix) &&
+        absl::SimpleAtod(absl::string_view(line).substr(prefix.size()),
+                         &value)) {
+      return value;
+    }
+  }
+  return 0;
+}
+
 bool CorralProcess::WaitForMetricAtLeast(absl::string_view series,
                                          double at_least,
                                          absl::Duration timeout) const {
-  const std::string prefix = absl::StrCat(series, " ");
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    std::istringstream lines(Metrics());
-    std::string line;
-    while (std::getline(lines, line)) {
-      double value;
-      if (absl::StartsWith(line, prefix) &&
-          absl::SimpleAtod(absl::string_view(line).substr(prefix.size()),
-                           &value) &&
-          value >= at_least) {
-        return true;
-      }
-    }
+    if (MetricValue(Metrics(), series) >= at_least) return true;
     absl::SleepFor(absl::Milliseconds(20));
   }
   return false;
+}
+
+absl::StatusOr<bool> CorralProcess::ReloadWithConfig(const std::string& config,
+                                                     absl::Duration timeout) {
+  constexpr absl::string_view kApplied =
+      R"(corral_config_reloads_total{result="success"})";
+  constexpr absl::string_view kRefused =
+      R"(corral_config_reloads_total{result="failure"})";
+  const std::string before = Metrics();
+  if (before.empty()) return absl::UnavailableError("no /metrics from corral");
+  const double applied = MetricValue(before, kApplied);
+  const double refused = MetricValue(before, kRefused);
+  std::ofstream(dir_ + "/corral.yaml") << config;
+  Signal(SIGHUP);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const std::string now = Metrics();
+    if (MetricValue(now, kApplied) > applied) return true;
+    if (MetricValue(now, kRefused) > refused) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::DeadlineExceededError("no reload outcome in /metrics");
 }
 
 std::vector<boost::json::object> CorralProcess::DeadLetters() const {

@@ -54,6 +54,14 @@ class CorralProcess {
   // `timeout` passes first.
   bool WaitForMetricAtLeast(absl::string_view series, double at_least,
                             absl::Duration timeout) const;
+  // The value of the sample `series` in a /metrics text; 0 when absent.
+  static double MetricValue(absl::string_view metrics,
+                            absl::string_view series);
+  // Writes `config` to dir/corral.yaml (the file StartWithConfig runs with),
+  // sends SIGHUP, and waits for the reload's outcome in /metrics: true when
+  // it was applied, false when refused; an error when none showed in time.
+  absl::StatusOr<bool> ReloadWithConfig(const std::string& config,
+                                        absl::Duration timeout);
   // The lines of data/dead-letter.jsonl under dir() (the spool dir the e2e
   // configs use), parsed.
   std::vector<boost::json::object> DeadLetters() const;

@@ -27,6 +27,16 @@ void CountMarkers(absl::string_view ndjson, std::map<std::string, int>& count) {
   }
 }
 
+std::set<std::string> Markers(const std::vector<fakes::RecordedRequest>& got) {
+  std::set<std::string> markers;
+  for (const auto& request : got) {
+    boost::json::value alert = boost::json::parse(request.body);
+    markers.insert(
+        std::string(alert.at("output_fields").at("marker").as_string()));
+  }
+  return markers;
+}
+
 absl::StatusOr<core::HttpResponse> PostJson(core::HttpClient& client,
                                             const CorralProcess& corral,
                                             std::string body,

@@ -2,12 +2,15 @@
 #define CORRAL_TESTS_E2E_E2E_ALERTS_H_
 
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/http_client.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/fakes/fake_http_server.h"
 
 namespace corral::e2e {
 
@@ -19,6 +22,9 @@ std::string MarkerAlertJson(absl::string_view marker);
 // Adds the output_fields.marker of every alert in `ndjson` (one alert a line)
 // to `count`.
 void CountMarkers(absl::string_view ndjson, std::map<std::string, int>& count);
+
+// The output_fields.marker of every alert in `got` (one alert a request).
+std::set<std::string> Markers(const std::vector<fakes::RecordedRequest>& got);
 
 // POSTs `body` as JSON to `corral`'s `path` through `client` (blocking).
 absl::StatusOr<core::HttpResponse> PostJson(core::HttpClient& client,

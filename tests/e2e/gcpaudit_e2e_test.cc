@@ -242,6 +242,45 @@ TEST_F(GcpAuditE2eTest, SamplesBecomeAlertsAndEveryMessageIsAcked) {
   EXPECT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
 }
 
+TEST_F(GcpAuditE2eTest, SighupReloadsAChangedRulesFile) {
+  const std::string config = Config(InsertIdRules());
+  ASSERT_TRUE(corral_->StartWithConfig(config, EmulatorEnv()).ok())
+      << corral_->Stderr();
+  pubsub_->Publish(kTopic, VmCreated("first-1"));
+  ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
+
+  // Nothing changed: the subscription keeps running untouched.
+  absl::StatusOr<bool> applied = corral_->ReloadWithConfig(config, kWait);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_TRUE(*applied);
+  EXPECT_THAT(corral_->Stderr(), HasSubstr(R"(ingest_restarted="")"));
+
+  // A rules file that does not load is refused; the old rules go on.
+  const std::string rules_path = dir_ + "/insert-id-rules.yaml";
+  std::ofstream(rules_path) << "- rule: broken\n  condition: (\n";
+  applied = corral_->ReloadWithConfig(config, kWait);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_FALSE(*applied);
+  pubsub_->Publish(kTopic, VmCreated("second-2"));
+  ASSERT_TRUE(receiver_.WaitForRequests(2, kWait));
+
+  // The same config with an edited rules file restarts the entry with them.
+  std::ofstream(rules_path) << absl::StrReplaceAll(
+      kInsertIdRules, {{"rule: VM created", "rule: VM created (edited)"}});
+  applied = corral_->ReloadWithConfig(config, kWait);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_TRUE(*applied);
+  EXPECT_THAT(corral_->Stderr(), HasSubstr("ingest_restarted=gcpaudit/audit"));
+  pubsub_->Publish(kTopic, VmCreated("third-3"));
+  ASSERT_TRUE(receiver_.WaitForRequests(3, kWait));
+  ASSERT_TRUE(pubsub_->WaitForAcked(kSubscription, 3, kWait));
+  EXPECT_THAT(Rules(), UnorderedElementsAre("VM created", "VM created",
+                                            "VM created (edited)"));
+  EXPECT_THAT(InsertIds(),
+              UnorderedElementsAre("first-1", "second-2", "third-3"));
+  EXPECT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+}
+
 TEST_F(GcpAuditE2eTest, ARedeliveredEntryMakesNoSecondAlert) {
   ASSERT_TRUE(corral_->StartWithConfig(Config(), EmulatorEnv()).ok())
       << corral_->Stderr();

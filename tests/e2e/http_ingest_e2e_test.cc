@@ -21,6 +21,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
+#include "tests/e2e/e2e_alerts.h"
 #include "tests/fakes/fake_http_server.h"
 
 namespace corral::e2e {
@@ -379,17 +380,6 @@ TEST_F(E2eTest, SigtermDrainsInFlightDeliveriesAndExitsZero) {
   EXPECT_EQ(receiver_.RequestCount(), 1u);
   EXPECT_THAT(corral_->Stderr(), HasSubstr("msg=stopped undelivered=0"));
   EXPECT_TRUE(corral_->DeadLetters().empty());
-}
-
-// The output_fields "marker" of every alert the receiver got.
-std::set<std::string> Markers(const std::vector<fakes::RecordedRequest>& got) {
-  std::set<std::string> markers;
-  for (const auto& request : got) {
-    boost::json::value alert = boost::json::parse(request.body);
-    markers.insert(
-        std::string(alert.at("output_fields").at("marker").as_string()));
-  }
-  return markers;
 }
 
 TEST_F(E2eTest, RestartDeliversWhatWasAcceptedWhileTheReceiverWasDown) {
