@@ -1,84 +1,63 @@
 #!/usr/bin/env bash
 # gRPC fan-out: `POST /` requests/s with 10 corral.v1.Alerts/Subscribe streams open against the
-# same corral with none, in the same run (wrk, equal connections and duration), and whether every
-# stream received every accepted alert. Target: with subscribers, ≥ 0.5× the rate without.
+# same corral with none (wrk, equal connections and duration, distinct alerts), and whether
+# every stream received every accepted alert.
 #
-# Usage: bench/grpc_fanout.sh [--quick] [--streams N]
-#   --quick   short runs (harness check, numbers not meaningful)
+# Usage: bench/grpc_fanout.sh   (environment: see bench/lib.sh; prints a Markdown section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-duration=10s; connections=32; threads=2; streams=10
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) duration=2s; connections=8 ;;
-    --streams) streams="$2"; shift ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
-  esac
-  shift
-done
-for tool in wrk curl; do
-  command -v "$tool" >/dev/null || { echo "needs $tool (scripts/install-deps --test)" >&2; exit 2; }
-done
-
-build=build-release
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCORRAL_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" --target corral corral_grpc_subscribers >/dev/null
-
 source bench/lib.sh
+need_tools wrk curl bc
+bench_build corral corral_grpc_subscribers
 
-alert=$(tr -d '\n' < ../shared/fixtures/falco/syscall_read_sensitive_file.json)
-cat >"$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [==[$alert]==]
-LUA
+streams=10
+wrk_script "$work/corral.lua" "$(falco_alert)"
 
-# One corral (spool fsync: batch, one file output to /dev/null) under wrk load, with `streams`
-# subscribers; prints "RPS ACCEPTED PEAK_RSS_MB SUBSCRIBER_REPORT".
+# One corral (one file output to /dev/null) under wrk load with `streams` subscribers. Sets rps,
+# accepted, peak_kb, report (the subscribers' line, "-" without).
 run() {  # streams
-  local http_port grpc_port corral_pid
-  http_port=$(free_port); grpc_port=$(free_port)
-  rm -rf "$work/data"
-  cat >"$work/corral.yaml" <<CONF
-listen: {http: 127.0.0.1:$http_port, grpc: 127.0.0.1:$grpc_port}
-spool: {dir: $work/data, fsync: batch}
-outputs:
-  - {name: sink, type: file, path: /dev/null, queue_size: 10000000}
-CONF
-  CORRAL_LOG_LEVEL=warn "$build/corral" -c "$work/corral.yaml" 2>"$work/corral.log" &
-  corral_pid=$!
-  pids+=($corral_pid)
-  wait_http "http://127.0.0.1:$http_port/healthz"
-  local report="-"
+  note "grpc fan-out: $1 streams"
+  start_corral "fanout-$1" batch "outputs:
+  - {name: sink, type: file, path: /dev/null, queue_size: 10000000}"
+  report="-"
   if [ "$1" -gt 0 ]; then
-    coproc SUBS { "$build/corral_grpc_subscribers" "127.0.0.1:$grpc_port" "$1" 2>"$work/subs.err"; }
-    pids+=($SUBS_PID)
+    coproc SUBS { "$BENCH_BUILD/corral_grpc_subscribers" "127.0.0.1:$corral_grpc_port" "$1" 2>"$work/subs.err"; }
+    pids+=("$SUBS_PID")
     for _ in $(seq 1 200); do
-      [ "$(metric_at "$http_port" corral_grpc_subscribers)" = "$1" ] && break
+      [ "$(metric_at "$corral_port" corral_grpc_subscribers)" = "$1" ] && break
       sleep 0.05
     done
   fi
-  local out rps accepted rss_kb
-  out=$(wrk -t"$threads" -c"$connections" -d"$duration" -s "$work/post.lua" "http://127.0.0.1:$http_port/")
-  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers:" >&2; echo "$out" >&2; fi
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  accepted=$(metric_at "$http_port" 'corral_inputs_total{source="http",status="accepted"}')
+  wrk_rate "http://127.0.0.1:$corral_port/" "$work/corral.lua"
+  rps=$wrk_rps
+  settled_accepted
   if [ "$1" -gt 0 ]; then
     echo "$accepted" >&"${SUBS[1]}"
     read -r report <&"${SUBS[0]}"
-    report=${report// /,}
+    stop_pid "$SUBS_PID"
   fi
-  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$corral_pid/status")
-  kill "$corral_pid"; wait "$corral_pid" 2>/dev/null || true
-  echo "$rps $accepted $((rss_kb / 1024)) $report"
+  peak_kb=$(rss_kb "$corral_pid" VmHWM)
+  stop_corral
 }
 
-read -r base_rps base_accepted base_rss _ < <(run 0)
-read -r fan_rps fan_accepted fan_rss fan_report < <(run "$streams")
-echo "cores=$(nproc) wrk: -t$threads -c$connections -d$duration; spool fsync: batch; one file output (/dev/null)"
-echo "no subscribers:        $base_rps requests/s (accepted $base_accepted, peak RSS $base_rss MB)"
-echo "$streams Subscribe streams:  $fan_rps requests/s (accepted $fan_accepted, peak RSS $fan_rss MB)" \
-  "ratio $(echo "scale=2; $fan_rps / $base_rps" | bc)"
-echo "subscribers: ${fan_report//,/ }"
-[[ "$fan_report" == *ok=true* ]] || { echo "not every stream received every alert" >&2; cat "$work/subs.err" >&2; exit 1; }
+run 0
+base_rps=$rps base_accepted=$accepted base_peak=$peak_kb
+run "$streams"
+[[ "$report" == *ok=true* ]] || { cat "$work/subs.err" >&2; fail "not every stream received every alert: $report"; }
+
+record_check "gRPC: $streams Subscribe streams / none (requests/s)" "$(ratio "$rps" "$base_rps")" '>=' 0.5
+
+cat <<EOF
+## gRPC fan-out: $streams \`Subscribe\` streams against none (\`bench/grpc_fanout.sh\`)
+
+Load: \`$(WRK_COMMAND)\` POSTing distinct 1 KB alerts; spool \`fsync: batch\`; one \`file\` output to
+/dev/null. The same config twice: without subscribers, then with $streams
+\`corral.v1.Alerts/Subscribe\` streams opened by \`corral_grpc_subscribers\` (one process, a
+reader thread per stream, on the same cores), which then waits until every stream has every
+accepted alert.
+
+| | requests/s | ratio | accepted | every stream got every alert | peak RSS |
+|---|---|---|---|---|---|
+| no subscribers | $base_rps | 1.00 | $base_accepted | — | $(mb "$base_peak") MB |
+| $streams streams | $rps | $(ratio "$rps" "$base_rps") | $accepted | yes ($(kv "$report" min)–$(kv "$report" max) each) | $(mb "$peak_kb") MB |
+EOF

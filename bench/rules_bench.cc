@@ -1,17 +1,19 @@
 // Rule evaluation against parsing alone, in one run: how much the rules add to
 // the cost of reading GCP audit LogEntries.
 //
-//   corral_rules_bench RULES_FILE... -- ENTRY_FILE...
+//   corral_rules_bench [--rounds N] RULES_FILE... -- ENTRY_FILE...
 //
 // Each entry file holds one LogEntry JSON per line. Reference: Boost.JSON
 // parsing each entry (the project's JSON library) into an arena, as corral
 // does. Measured: extracting the
 // gcpaudit fields, evaluating the rules (rule_matching first, Falco's default,
 // and all) and building an alert for each match. Prints entries/s and the
-// cost ratios (parse-only rate / evaluation rate).
+// cost ratios (parse-only rate / evaluation rate). Each rate is the best of
+// N interleaved rounds of at least 0.3 s each (default 7).
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -45,16 +47,20 @@ double EntriesPerSecond(const std::vector<std::string>& entries,
 int main(int argc, char** argv) {
   std::vector<std::string> rule_files, entry_files;
   bool entries_part = false;
+  int rounds = 7;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--") {
+    if (arg == "--rounds" && !entries_part && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--") {
       entries_part = true;
     } else {
       (entries_part ? entry_files : rule_files).push_back(arg);
     }
   }
   if (rule_files.empty() || entry_files.empty()) {
-    std::cerr << "usage: corral_rules_bench RULES_FILE... -- ENTRY_FILE...\n";
+    std::cerr << "usage: corral_rules_bench [--rounds N] RULES_FILE... -- "
+                 "ENTRY_FILE...\n";
     return 2;
   }
   corral::ingest::rules::LoadResult rules =
@@ -99,7 +105,7 @@ int main(int argc, char** argv) {
   // Interleaved rounds, best of each: the machine is shared and noisy, and
   // the best rate is the one least disturbed.
   double parse = 0, fields = 0, first = 0, all = 0;
-  for (int round = 0; round < 7; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     parse = std::max(parse, EntriesPerSecond(entries, 0.3, parse_only));
     fields = std::max(fields, EntriesPerSecond(entries, 0.3, fields_only));
     first = std::max(
