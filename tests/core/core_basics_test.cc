@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 
+#include "absl/strings/str_format.h"
 #include "core/alert.h"
 #include "core/enrichment.h"
 #include "core/json_util.h"
@@ -54,6 +55,70 @@ TEST(JsonUtilTest, EscapesControlsAndReplacesInvalidUtf8) {
   EXPECT_EQ(JsonQuote("bad\xFFz"), "\"bad\xEF\xBF\xBDz\"");
   EXPECT_EQ(JsonQuote("\xE2\x82"),
             "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");  // truncated sequence
+}
+
+// JSON escaping of one ASCII character, spelt out, to check the fast path
+// (which looks at 8 bytes at once) against.
+std::string EscapedAscii(char c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+  }
+  if (static_cast<unsigned char>(c) < 0x20) {
+    return absl::StrFormat("\\u%04x", static_cast<int>(c));
+  }
+  return std::string(1, c);
+}
+
+TEST(JsonUtilTest, EveryCharacterAtEveryPositionOfALongString) {
+  const std::string plain = "0123456789abcdefghijklmnopqrstuv";  // 32 bytes
+  for (int c = 0; c < 0x80; ++c) {
+    for (size_t at = 0; at < plain.size(); ++at) {
+      std::string value = plain;
+      value[at] = static_cast<char>(c);
+      std::string want = "\"" + plain.substr(0, at) +
+                         EscapedAscii(static_cast<char>(c)) +
+                         plain.substr(at + 1) + "\"";
+      ASSERT_EQ(JsonQuote(value), want) << "char " << c << " at " << at;
+    }
+  }
+  for (size_t at = 0; at < plain.size(); ++at) {
+    std::string value = plain;
+    value.insert(at, "\xC3\xA9");  // é: kept
+    EXPECT_EQ(JsonQuote(value), "\"" + value + "\"") << at;
+    value = plain;
+    value[at] = '\xFF';  // never valid UTF-8: replaced
+    EXPECT_EQ(JsonQuote(value), "\"" + plain.substr(0, at) + "\xEF\xBF\xBD" +
+                                    plain.substr(at + 1) + "\"")
+        << at;
+  }
+}
+
+TEST(JsonUtilTest, AStringOfNothingButEscapesGrowsTheOutputAsItGoes) {
+  for (size_t n : {1, 7, 8, 9, 100, 1000}) {
+    std::string want_quotes = "\"", want_controls = "\"";
+    for (size_t i = 0; i < n; ++i) {
+      want_quotes += "\\\"";
+      want_controls += "\\u0001";
+    }
+    EXPECT_EQ(JsonQuote(std::string(n, '"')), want_quotes + "\"") << n;
+    EXPECT_EQ(JsonQuote(std::string(n, '\x01')), want_controls + "\"") << n;
+    std::string out = "prefix";  // appends after what is there
+    AppendJsonString(&out, std::string(n, '\x01'));
+    EXPECT_EQ(out, "prefix" + want_controls + "\"") << n;
+  }
 }
 
 TEST(EnrichmentTest, SetsCustomFieldsAndAppendsMissingTags) {
