@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "boost/json.hpp"
+#include "core/json_util.h"
 
 namespace corral::ingest::rules {
 namespace {
@@ -59,24 +59,26 @@ absl::StatusOr<OutputFormat> OutputFormat::Compile(absl::string_view text) {
     i = end;
   }
   if (!literal.empty()) out.parts_.emplace_back(std::move(literal));
+  for (const gcpaudit::FieldRef& field : out.fields_) {
+    std::string key = core::JsonQuote(field.name);
+    key.push_back(':');
+    out.json_keys_.push_back(std::move(key));
+  }
   return out;
 }
 
+// Both run for every alert: values are read in place (Lookup), and the JSON
+// is written directly rather than built as a document and serialised.
 std::string OutputFormat::Format(const gcpaudit::LogEntryFields& entry) const {
-  std::vector<std::optional<std::string>> values;
-  values.reserve(fields_.size());
-  for (const gcpaudit::FieldRef& f : fields_) values.push_back(entry.Get(f));
   std::string out;
   for (const auto& part : parts_) {
     if (const std::string* lit = std::get_if<std::string>(&part)) {
       out.append(*lit);
     } else {
-      const auto& v = values[std::get<size_t>(part)];
-      if (v.has_value()) {
-        out.append(*v);
-      } else {
-        out.append(kNotAvailable.data(), kNotAvailable.size());
-      }
+      const std::string* value = entry.Lookup(fields_[std::get<size_t>(part)]);
+      const absl::string_view text =
+          value != nullptr ? absl::string_view(*value) : kNotAvailable;
+      out.append(text.data(), text.size());
     }
   }
   return out;
@@ -84,17 +86,18 @@ std::string OutputFormat::Format(const gcpaudit::LogEntryFields& entry) const {
 
 std::string OutputFormat::FieldsJson(
     const gcpaudit::LogEntryFields& entry) const {
-  boost::json::object obj;
-  for (const gcpaudit::FieldRef& f : fields_) {
-    std::optional<std::string> v = entry.Get(f);
-    boost::json::string_view key(f.name.data(), f.name.size());
-    if (v.has_value()) {
-      obj[key] = boost::json::string(v->data(), v->size());
+  std::string out = "{";
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(json_keys_[i]);
+    if (const std::string* value = entry.Lookup(fields_[i])) {
+      core::AppendJsonString(&out, *value);
     } else {
-      obj[key] = nullptr;
+      out.append("null");
     }
   }
-  return boost::json::serialize(obj);
+  out.push_back('}');
+  return out;
 }
 
 }  // namespace corral::ingest::rules

@@ -36,6 +36,8 @@ class OutputFormat {
   // A literal, or an index into fields_.
   std::vector<std::variant<std::string, size_t>> parts_;
   std::vector<gcpaudit::FieldRef> fields_;
+  // `"name":` for each of fields_, quoted once at compile time.
+  std::vector<std::string> json_keys_;
 };
 
 }  // namespace corral::ingest::rules
