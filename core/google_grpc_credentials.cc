@@ -4,15 +4,24 @@
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace corral::core {
 namespace {
 
+// The token a plugin attached last, for GoogleGrpcAuth::token_refused.
+struct LastToken {
+  absl::Mutex mu;
+  std::string token ABSL_GUARDED_BY(mu);
+};
+
 class GoogleAuthPlugin : public grpc::MetadataCredentialsPlugin {
  public:
-  explicit GoogleAuthPlugin(std::shared_ptr<GoogleTokenSource> source)
-      : source_(std::move(source)) {}
+  GoogleAuthPlugin(std::shared_ptr<GoogleTokenSource> source,
+                   std::shared_ptr<LastToken> last)
+      : source_(std::move(source)), last_(std::move(last)) {}
 
   // Token() may do HTTP: gRPC must call us off its event loop.
   bool IsBlocking() const override { return true; }
@@ -30,6 +39,8 @@ class GoogleAuthPlugin : public grpc::MetadataCredentialsPlugin {
                           std::string(token.status().message()));
     }
     metadata->emplace("authorization", absl::StrCat("Bearer ", *token));
+    absl::MutexLock lock(&last_->mu);
+    last_->token = *std::move(token);
     return grpc::Status::OK;
   }
 
@@ -39,14 +50,25 @@ class GoogleAuthPlugin : public grpc::MetadataCredentialsPlugin {
 
  private:
   const std::shared_ptr<GoogleTokenSource> source_;
+  const std::shared_ptr<LastToken> last_;
 };
 
 }  // namespace
 
-std::shared_ptr<grpc::CallCredentials> GoogleCallCredentials(
-    std::shared_ptr<GoogleTokenSource> source) {
-  return grpc::MetadataCredentialsFromPlugin(
-      std::make_unique<GoogleAuthPlugin>(std::move(source)));
+GoogleGrpcAuth MakeGoogleGrpcAuth(std::shared_ptr<GoogleTokenSource> source) {
+  auto last = std::make_shared<LastToken>();
+  GoogleGrpcAuth auth;
+  auth.token_refused = [source, last] {
+    std::string token;
+    {
+      absl::MutexLock lock(&last->mu);
+      token = last->token;
+    }
+    source->Invalidate(token);
+  };
+  auth.call_credentials = grpc::MetadataCredentialsFromPlugin(
+      std::make_unique<GoogleAuthPlugin>(std::move(source), std::move(last)));
+  return auth;
 }
 
 }  // namespace corral::core

@@ -70,10 +70,11 @@ absl::StatusOr<PubSubChannel> MakePubSubChannel(
           absl::StrCat("credentials_file: ", tokens.status().message()));
     }
     out.credentials = (*tokens)->Describe();
+    GoogleGrpcAuth grpc_auth = MakeGoogleGrpcAuth(
+        std::shared_ptr<GoogleTokenSource>(*std::move(tokens)));
+    out.token_refused = std::move(grpc_auth.token_refused);
     credentials = grpc::CompositeChannelCredentials(
-        grpc::SslCredentials(ssl),
-        GoogleCallCredentials(
-            std::shared_ptr<GoogleTokenSource>(*std::move(tokens))));
+        grpc::SslCredentials(ssl), grpc_auth.call_credentials);
   }
   grpc::ChannelArguments args;
   args.SetUserAgentPrefix(options.user_agent);

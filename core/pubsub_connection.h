@@ -1,6 +1,7 @@
 #ifndef CORRAL_CORE_PUBSUB_CONNECTION_H_
 #define CORRAL_CORE_PUBSUB_CONNECTION_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -63,6 +64,10 @@ struct PubSubChannel {
   // For logs: "service account ...", "metadata server ...", or "none
   // (emulator)". Never a secret.
   std::string credentials;
+  // To call when a call on `channel` ended UNAUTHENTICATED: the token it
+  // carried is dropped, so the next call fetches a new one (GoogleGrpcAuth).
+  // Does nothing for the emulator.
+  std::function<void()> token_refused = [] {};
 };
 
 // Builds a channel to `connection.endpoint` without connecting yet: plaintext

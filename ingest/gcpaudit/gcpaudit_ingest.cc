@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
   subscriber.name = c.name;
   subscriber.subscription = c.subscription;
   subscriber.channel = std::move(channel->channel);
+  subscriber.token_refused = std::move(channel->token_refused);
   subscriber.max_outstanding_messages = c.max_outstanding_messages;
   subscriber.max_outstanding_bytes =
       static_cast<int64_t>(c.max_outstanding_bytes);

@@ -287,6 +287,9 @@ bool PubSubSubscriber::RunStream() {
     closing = closing_ || stopping_;
   }
   if (closing) return delivered;
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    options_.token_refused();
+  }
   const std::string code = CodeName(status.error_code());
   stream_ends_->With({options_.name, code})->Inc();
   const bool routine =

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,9 @@ struct PubSubSubscriberOptions {
   std::string name;                        // for logs and metric labels
   std::string subscription;                // projects/P/subscriptions/S
   std::shared_ptr<grpc::Channel> channel;  // endpoint, TLS and credentials
+  // Called when a stream ends UNAUTHENTICATED, so that the reconnect carries
+  // a new token (core::PubSubChannel::token_refused).
+  std::function<void()> token_refused = [] {};
   int64_t max_outstanding_messages = 1000;
   int64_t max_outstanding_bytes = 100 << 20;
   absl::Duration ack_deadline = absl::Seconds(60);

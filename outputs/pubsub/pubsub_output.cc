@@ -52,6 +52,7 @@ SendResult ClassifyPubSubStatus(const grpc::Status& status) {
 struct PubSubOutput::Client {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pubsub::Publisher::Stub> stub;
+  std::function<void()> token_refused;
 };
 
 PubSubOutput::PubSubOutput(PubSubConfig config, int64_t max_batch_items,
@@ -82,6 +83,7 @@ absl::Status PubSubOutput::Start() {
   }
   auto client = std::make_unique<Client>();
   client->channel = std::move(channel->channel);
+  client->token_refused = std::move(channel->token_refused);
   client->stub = pubsub::Publisher::NewStub(client->channel);
   client_ = std::move(client);
   return absl::OkStatus();
@@ -116,8 +118,12 @@ SendResult PubSubOutput::Send(std::span<const core::AlertPtr> batch,
         std::chrono::system_clock::now() +
         absl::ToChronoNanoseconds(std::min(left, config_.timeout)));
     pubsub::PublishResponse response;
-    SendResult result = ClassifyPubSubStatus(
-        client_->stub->Publish(&context, request.request, &response));
+    const grpc::Status status =
+        client_->stub->Publish(&context, request.request, &response);
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      client_->token_refused();  // the retry fetches a new token
+    }
+    SendResult result = ClassifyPubSubStatus(status);
     if (!result.delivered()) {
       // After a Retry the queue sends the whole batch again: what went
       // through is remembered and skipped then. A permanent failure ends it.

@@ -24,8 +24,8 @@ namespace corral::outputs {
 // - UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL,
 //   UNKNOWN, CANCELLED (the codes Google's publishers retry): Retry;
 // - UNAUTHENTICATED: Retry. An access token can expire or be revoked between
-//   fetch and use; the token source fetches a fresh one when the cached one
-//   nears expiry, so a later attempt can succeed;
+//   fetch and use; the refused token is dropped, so the retry carries a new
+//   one;
 // - PERMISSION_DENIED (the account may not publish), NOT_FOUND (no such
 //   topic), INVALID_ARGUMENT and every other code: Permanent. Retrying for a
 //   day only delays the dead letter that tells the operator.

@@ -634,26 +634,38 @@ TEST_F(GoogleAuthTest, GrpcCallCredentialsSendBearerToken) {
   ASSERT_NE(source, nullptr);
   grpc::SslCredentialsOptions client_tls;
   client_tls.pem_root_certs = *ca;
+  GoogleGrpcAuth auth = MakeGoogleGrpcAuth(source);
   auto channel = grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port),
       grpc::CompositeChannelCredentials(grpc::SslCredentials(client_tls),
-                                        GoogleCallCredentials(source)));
+                                        auth.call_credentials));
   auto stub = grpc::health::v1::Health::NewStub(channel);
-
-  for (int i = 0; i < 2; ++i) {
+  auto check = [&] {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
     grpc::health::v1::HealthCheckRequest request;
     grpc::health::v1::HealthCheckResponse response;
     grpc::Status status = stub->Check(&context, request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  };
+
+  check();
+  check();
   std::vector<std::string> seen = service.authorizations();
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0], "Bearer " + fake_.LastToken());
   EXPECT_EQ(seen[1], seen[0]);  // the cached token
   EXPECT_TRUE(fake_.IsValidToken(seen[0]));
   EXPECT_EQ(fake_.TokensIssued(), 1u);
+
+  // The server refused it (revoked, say): the next call carries a new one.
+  auth.token_refused();
+  check();
+  seen = service.authorizations();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_NE(seen[2], seen[0]);
+  EXPECT_EQ(seen[2], "Bearer " + fake_.LastToken());
+  EXPECT_EQ(fake_.TokensIssued(), 2u);
 
   // No token: the call fails UNAVAILABLE with the reason, and never reaches
   // the server.
@@ -665,8 +677,8 @@ TEST_F(GoogleAuthTest, GrpcCallCredentialsSendBearerToken) {
       absl::StrCat("127.0.0.1:", port),
       grpc::CompositeChannelCredentials(
           grpc::SslCredentials(client_tls),
-          GoogleCallCredentials(
-              std::shared_ptr<GoogleTokenSource>(Make(options))))));
+          MakeGoogleGrpcAuth(std::shared_ptr<GoogleTokenSource>(Make(options)))
+              .call_credentials)));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
   grpc::health::v1::HealthCheckRequest request;
@@ -674,7 +686,7 @@ TEST_F(GoogleAuthTest, GrpcCallCredentialsSendBearerToken) {
   grpc::Status status = failing_stub->Check(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("invalid_grant"));
-  EXPECT_EQ(service.authorizations().size(), 2u);
+  EXPECT_EQ(service.authorizations().size(), 3u);
 
   server->Shutdown(absl::ToChronoTime(absl::Now() + kWait));
 }

@@ -189,6 +189,23 @@ TEST_F(PubSubOutputE2eTest, AlertsArePublishedOverTlsWithTokens) {
   EXPECT_THAT(corral_->DeadLetters(), IsEmpty());
 }
 
+TEST_F(PubSubOutputE2eTest, ARevokedTokenIsReplacedAtTheNextAttempt) {
+  StartWithGoogleAuth();
+  ASSERT_FALSE(HasFatalFailure());
+  PostMarkers(1);
+  ASSERT_TRUE(pubsub_->WaitForPublished(kTopic, 1, kWait));
+  // The cached token still has most of an hour to live, but Pub/Sub now
+  // answers UNAUTHENTICATED to it: corral drops it and fetches another.
+  tokens_->RevokeAll();
+  PostMarkers(1);
+  ASSERT_TRUE(pubsub_->WaitForPublished(kTopic, 2, kWait));
+  EXPECT_EQ(tokens_->TokensIssued(), 2u);
+  EXPECT_THAT(corral_->Stderr(),
+              HasSubstr("Google access token refused; fetching a new one"));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  EXPECT_THAT(corral_->DeadLetters(), IsEmpty());
+}
+
 TEST_F(PubSubOutputE2eTest, EmulatorUnavailableAFewTimesStillDeliversOnce) {
   StartWithEmulator();
   ASSERT_FALSE(HasFatalFailure());

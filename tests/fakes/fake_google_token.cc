@@ -431,6 +431,11 @@ bool FakeGoogleTokenServer::IsValidToken(absl::string_view bearer) const {
   return it != impl_->issued.end() && impl_->clock->Now() < it->second;
 }
 
+void FakeGoogleTokenServer::RevokeAll() {
+  absl::MutexLock lock(&impl_->mu);
+  for (auto& [token, expiry] : impl_->issued) expiry = absl::InfinitePast();
+}
+
 std::string FakeGoogleTokenServer::LastToken() const {
   absl::MutexLock lock(&impl_->mu);
   return impl_->last_token;

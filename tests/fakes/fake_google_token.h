@@ -77,6 +77,9 @@ class FakeGoogleTokenServer {
   // `bearer`: a token, or an Authorization value "Bearer TOKEN". True if this
   // fake issued it and it has not expired.
   bool IsValidToken(absl::string_view bearer) const;
+  // Every token issued so far stops being valid now, before its expiry (as
+  // when Google revokes them).
+  void RevokeAll();
   // The most recently issued token, or "".
   std::string LastToken() const;
   size_t TokensIssued() const;
