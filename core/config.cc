@@ -408,6 +408,8 @@ void ParseListen(ConfigMap l, ListenConfig* listen) {
   listen->drain_timeout = l.Duration("drain_timeout", listen->drain_timeout);
   listen->io_threads =
       static_cast<int>(l.Int("io_threads", listen->io_threads, 0, 1024));
+  listen->max_connections =
+      l.Int("max_connections", listen->max_connections, 1, 1000000);
   listen->subscriber_buffer =
       l.Int("subscriber_buffer", listen->subscriber_buffer, 1, 10000000);
   l.RejectUnknownKeys();
@@ -1339,6 +1341,7 @@ std::string RenderEffectiveConfig(const Config& config) {
   out << YAML::Key << "idle_timeout" << YAML::Value << Dur(l.idle_timeout);
   out << YAML::Key << "drain_timeout" << YAML::Value << Dur(l.drain_timeout);
   out << YAML::Key << "io_threads" << YAML::Value << l.io_threads;
+  out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
   out << YAML::Key << "subscriber_buffer" << YAML::Value << l.subscriber_buffer;
   out << YAML::EndMap;
 

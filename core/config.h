@@ -45,6 +45,8 @@ struct ListenConfig {
   absl::Duration drain_timeout =
       absl::Seconds(15);  // SIGTERM: how long in-flight work may take
   int io_threads = 0;     // 0: one per core
+  // HTTP connections open at once; one more is answered 503 and closed.
+  int64_t max_connections = 10000;
   // Alerts buffered per gRPC subscriber (Subscribe, Falco sub/get) that reads
   // slower than alerts arrive; past it the subscriber's stream ends with
   // RESOURCE_EXHAUSTED and it resumes from its last seq.

@@ -337,7 +337,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
   http.header_timeout = cfg.listen.header_timeout;
   http.idle_timeout = cfg.listen.idle_timeout;
   http.io_threads = cfg.listen.io_threads;
+  http.max_connections = cfg.listen.max_connections;
   http.tls = cfg.listen.tls;
+  http.metrics = &app->metrics_;
   HttpRoutes* routes = app->routes_.get();
   app->http_server_ = std::make_unique<HttpServer>(
       http, [routes](HttpServerRequest request, HttpReply reply) {

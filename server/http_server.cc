@@ -37,6 +37,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 namespace corral::server {
 
@@ -66,6 +67,9 @@ constexpr auto kLinger = std::chrono::seconds(2);
 // again.
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// While connections are refused over max_connections, a warning at most this
+// often (a flood must not flood the log too).
+constexpr auto kRefusalLogEvery = std::chrono::seconds(10);
 
 Clock::duration ToSteady(absl::Duration d) {
   if (d <= absl::ZeroDuration()) return Clock::duration::zero();
@@ -120,7 +124,21 @@ struct Core : std::enable_shared_from_this<Core> {
         accept_strand(asio::make_strand(ioc)),
         header_timeout(ToSteady(options.header_timeout)),
         idle_timeout(ToSteady(options.idle_timeout)),
-        body_timeout(ToSteady(options.body_timeout)) {}
+        body_timeout(ToSteady(options.body_timeout)) {
+    if (options.metrics != nullptr) {
+      connections_gauge = options.metrics
+                              ->AddGauge("corral_http_connections",
+                                         "HTTP connections open now.", {})
+                              ->With({});
+      refused_counter =
+          options.metrics
+              ->AddCounter("corral_http_connections_refused_total",
+                           "HTTP connections answered 503 and closed because "
+                           "listen.max_connections were open.",
+                           {})
+              ->With({});
+    }
+  }
 
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket, Strand strand);
@@ -128,6 +146,11 @@ struct Core : std::enable_shared_from_this<Core> {
   void Register(const std::shared_ptr<SessionBase>& session);
   void Unregister(SessionBase* session);
   void CloseSessions(bool only_idle);
+  // Takes a connection slot for a new connection; false (counted, and logged
+  // now and then) when max_connections are open. On accept_strand only.
+  bool TakeConnection();
+  // Gives a slot back; any thread.
+  void ReleaseConnection();
 
   const HttpServerOptions options;
   const HttpHandler handler;
@@ -145,6 +168,14 @@ struct Core : std::enable_shared_from_this<Core> {
   std::atomic<bool> accepting{false};
   std::atomic<bool> stopped{false};
   std::atomic<int64_t> in_flight{0};
+  // Connections holding a slot: incremented on accept_strand only, so a
+  // check and an increment there cannot race past max_connections.
+  std::atomic<int64_t> connections{0};
+  core::Gauge* connections_gauge = nullptr;
+  core::Counter* refused_counter = nullptr;
+  // On accept_strand only.
+  uint64_t refused_since_log = 0;
+  std::optional<Clock::time_point> last_refusal_log;
   // Replies currently posting onto a connection; Stop() waits for them before
   // its final drain so that nothing is queued on the io_context after it.
   std::atomic<int> posting{0};
@@ -212,15 +243,20 @@ class Session final : public SessionBase {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
+  // `refuse`: the connection is over max_connections; it holds no slot and
+  // gets only the 503.
   Session(std::shared_ptr<Core> core, tcp::socket socket, Strand strand,
-          std::string remote)
+          std::string remote, bool refuse)
       : core_(std::move(core)),
         strand_(std::move(strand)),
         stream_(MakeStream(*core_, std::move(socket))),
-        remote_(std::move(remote)) {}
+        remote_(std::move(remote)),
+        refuse_(refuse),
+        holds_slot_(!refuse) {}
 
   ~Session() override {
     FinishInFlight();
+    ReleaseSlot();
     core_->Unregister(this);
   }
 
@@ -285,11 +321,23 @@ class Session final : public SessionBase {
                               [self = Self()](beast::error_code ec) {
                                 if (ec || self->phase_ != Phase::kHandshake)
                                   return self->Close();
-                                self->NextRequest();
+                                self->Serve();
                               });
     } else {
-      NextRequest();
+      Serve();
     }
+  }
+
+  void Serve() {
+    if (!refuse_) return NextRequest();
+    // Answered before any request is read; the graceful close that follows
+    // reads (and drops) what the client sends meanwhile, so that it gets
+    // this answer rather than a reset.
+    WriteError(
+        503,
+        absl::StrCat("too many connections: ", core_->options.max_connections,
+                     " are open (max_connections); try again later\n"),
+        {{"Retry-After", "1"}});
   }
 
   void NextRequest() {
@@ -447,12 +495,14 @@ class Session final : public SessionBase {
     WriteResponse(response, close);
   }
 
-  void WriteError(int status, std::string body) {
+  void WriteError(int status, std::string body,
+                  core::HttpHeaders headers = {}) {
     keep_alive_ = false;
     head_method_ = false;
     HttpServerResponse response;
     response.status = status;
     response.body = std::move(body);
+    response.headers = std::move(headers);
     WriteResponse(response, /*close=*/true);
   }
 
@@ -553,6 +603,16 @@ class Session final : public SessionBase {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
     Lowest().close();
+    ReleaseSlot();
+  }
+
+  // At the close, or at destruction when the connection was never closed
+  // (server stopped).
+  void ReleaseSlot() {
+    if (holds_slot_) {
+      holds_slot_ = false;
+      core_->ReleaseConnection();
+    }
   }
 
   std::shared_ptr<Core> core_;
@@ -574,6 +634,8 @@ class Session final : public SessionBase {
   bool http10_ = false;
   bool head_method_ = false;
   bool close_after_write_ = false;
+  const bool refuse_;
+  bool holds_slot_;
 };
 
 void Core::Accept() {
@@ -601,17 +663,44 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket, Strand strand) {
   socket.set_option(tcp::no_delay(true), ignored);
   tcp::endpoint peer = socket.remote_endpoint(ignored);
   std::string remote = ignored ? std::string("unknown") : EndpointString(peer);
+  const bool refuse = !TakeConnection();
   std::shared_ptr<SessionBase> session;
   if (tls) {
-    session = std::make_shared<Session<TlsStream>>(
-        shared_from_this(), std::move(socket), strand, std::move(remote));
+    session = std::make_shared<Session<TlsStream>>(shared_from_this(),
+                                                   std::move(socket), strand,
+                                                   std::move(remote), refuse);
   } else {
-    session = std::make_shared<Session<PlainStream>>(
-        shared_from_this(), std::move(socket), strand, std::move(remote));
+    session = std::make_shared<Session<PlainStream>>(shared_from_this(),
+                                                     std::move(socket), strand,
+                                                     std::move(remote), refuse);
   }
   session->Begin();
   Register(session);
   Accept();
+}
+
+bool Core::TakeConnection() {
+  if (connections.load() < options.max_connections) {
+    connections.fetch_add(1);
+    if (connections_gauge != nullptr) connections_gauge->Add(1);
+    return true;
+  }
+  if (refused_counter != nullptr) refused_counter->Inc();
+  ++refused_since_log;
+  const Clock::time_point now = Clock::now();
+  if (!last_refusal_log || now - *last_refusal_log >= kRefusalLogEvery) {
+    core::LogWarn("http connection limit reached: refusing connections",
+                  {{"max_connections", absl::StrCat(options.max_connections)},
+                   {"refused", absl::StrCat(refused_since_log)}});
+    last_refusal_log = now;
+    refused_since_log = 0;
+  }
+  return false;
+}
+
+void Core::ReleaseConnection() {
+  connections.fetch_sub(1);
+  if (connections_gauge != nullptr) connections_gauge->Add(-1);
 }
 
 void Core::CloseAcceptor() {
@@ -839,6 +928,10 @@ absl::Status HttpServer::Start() {
 int HttpServer::port() const { return impl_->core->port.load(); }
 
 int64_t HttpServer::InFlight() const { return impl_->core->in_flight.load(); }
+
+int64_t HttpServer::Connections() const {
+  return impl_->core->connections.load();
+}
 
 void HttpServer::StopAccepting() {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -13,12 +13,16 @@
 #include "core/config.h"
 #include "core/http_client.h"
 
+namespace corral::core {
+class MetricsRegistry;
+}  // namespace corral::core
+
 namespace corral::server {
 
 // corral's HTTP/1.1 server (Boost.Beast, asynchronous): keep-alive, one io
-// thread per core, bounded header and body sizes, header and idle timeouts,
-// optional TLS / mutual TLS. It knows nothing of routes: every complete request
-// goes to the handler.
+// thread per core, bounded header and body sizes, header and idle timeouts, a
+// bounded number of connections, optional TLS / mutual TLS. It knows nothing
+// of routes: every complete request goes to the handler.
 
 struct HttpServerRequest {
   std::string method;         // "GET", "POST", ...
@@ -54,7 +58,15 @@ struct HttpServerOptions {
   // the writing of each response (a client that does not read is dropped).
   absl::Duration body_timeout = absl::Seconds(30);
   int io_threads = 0;  // 0: one per core
+  // Connections open at once. A connection accepted beyond it is answered
+  // 503 (after the TLS handshake on a TLS port) without its request being
+  // read, and closed; it does not count.
+  int64_t max_connections = 10000;
   core::ServerTlsConfig tls;
+  // Borrowed, may be null; must outlive the server. Gets
+  // corral_http_connections (open now) and
+  // corral_http_connections_refused_total (over max_connections).
+  core::MetricsRegistry* metrics = nullptr;
 };
 
 class HttpServer {
@@ -74,6 +86,8 @@ class HttpServer {
   void Stop();
   // Requests received whose reply has not been written yet.
   int64_t InFlight() const;
+  // Connections open now, those refused over max_connections not included.
+  int64_t Connections() const;
 
  private:
   struct Impl;

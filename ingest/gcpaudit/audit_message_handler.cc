@@ -39,8 +39,9 @@ AuditMessageHandler::AuditMessageHandler(AuditMessageHandlerOptions options,
   dead_lettered_ =
       metrics_
           ->AddCounter("corral_gcpaudit_dead_lettered_total",
-                       "Pub/Sub messages that were not audit log entries, "
-                       "written to the dead-letter file and acked.",
+                       "Pub/Sub messages that were not audit log entries "
+                       "(or were too large), written to the dead-letter file "
+                       "and acked.",
                        {"subscription"})
           ->With(labels);
   unmatched_ = metrics_
@@ -69,6 +70,16 @@ AuditMessageHandler::AuditMessageHandler(AuditMessageHandlerOptions options,
 
 void AuditMessageHandler::Handle(absl::string_view message_id,
                                  absl::string_view data, Done done) {
+  if (data.size() > options_.max_message_bytes) {
+    // Not parsed: a huge document would cost time and memory for an entry
+    // Cloud Logging could never have written.
+    Reject(message_id,
+           absl::StrCat("message of ", data.size(),
+                        " bytes is larger than max_message_bytes (",
+                        options_.max_message_bytes, ")"),
+           data, std::move(done));
+    return;
+  }
   absl::StatusOr<LogEntryFields> entry = LogEntryFields::Parse(data);
   if (!entry.ok()) {
     Reject(message_id, entry.status().message(), data, std::move(done));
@@ -181,7 +192,7 @@ void AuditMessageHandler::Reject(absl::string_view message_id,
     return;
   }
   dead_lettered_->Inc();
-  core::LogWarn("Pub/Sub message is not an audit log entry; dead-lettered",
+  core::LogWarn("Pub/Sub message cannot become an alert; dead-lettered",
                 {{"subscription", options_.subscription_name},
                  {"message_id", message_id},
                  {"reason", reason}});

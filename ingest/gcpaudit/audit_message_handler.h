@@ -41,13 +41,15 @@ struct AuditMessageHandlerOptions {
   // At most this many insertIds are remembered; past it the oldest are
   // forgotten early (counted), so a flood cannot exhaust memory.
   size_t dedup_capacity = 1 << 20;
+  // Larger messages are refused unparsed, as poison (see below).
+  size_t max_message_bytes = 1 << 20;
 };
 
 // Turns one Pub/Sub message carrying a Cloud Audit Log entry into alerts and
 // decides its ack, so that an ack always means "safe":
-//   - not an audit LogEntry: recorded by the RejectedMessageSink, then acked
-//     (a poison message must not come back forever); nacked if the record
-//     fails;
+//   - larger than max_message_bytes, or not an audit LogEntry: recorded by
+//     the RejectedMessageSink with the reason, then acked (a poison message
+//     must not come back forever); nacked if the record fails;
 //   - an insertId already handled within the dedup window: acked, no alert;
 //     one still being handled: gets the same decision as the first delivery;
 //   - no rule matches: acked;

@@ -1,6 +1,5 @@
 #include "ingest/gcpaudit/gcpaudit_config.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "core/config_node.h"
 
@@ -41,6 +40,11 @@ GcpAuditConfig ParseOne(core::ConfigMap m, const core::EnvLookup& env) {
   c.dedup_window = m.Duration("dedup_window", c.dedup_window);
   if (c.dedup_window < absl::ZeroDuration()) {
     m.Error("dedup_window", "must not be negative");
+  }
+  c.max_message_bytes = m.Size("max_message_bytes", c.max_message_bytes);
+  if (c.max_message_bytes < (1 << 10) || c.max_message_bytes > (10 << 20)) {
+    // Pub/Sub's own limit is 10 MB.
+    m.Error("max_message_bytes", "must be between 1KiB and 10MiB");
   }
   m.RejectUnknownKeys();
   return c;

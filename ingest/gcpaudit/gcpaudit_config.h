@@ -35,6 +35,9 @@ struct GcpAuditConfig {
   // Redeliveries of an entry (same insertId) within this window make no
   // second alert.
   absl::Duration dedup_window = absl::Minutes(10);
+  // A message larger than this is dead-lettered and acked without being
+  // parsed (an audit log entry is at most 256 KiB).
+  uint64_t max_message_bytes = 1 << 20;
   std::string path;  // "ingest.gcpaudit[0]", for messages
 };
 

@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<GcpAuditIngest>> GcpAuditIngest::Create(
   handler.rule_matching = c.rule_matching;
   handler.hostname = c.hostname.empty() ? default_hostname : c.hostname;
   handler.dedup_window = c.dedup_window;
+  handler.max_message_bytes = static_cast<size_t>(c.max_message_bytes);
   ingest->handler_ = std::make_unique<AuditMessageHandler>(
       std::move(handler), intake, std::move(rejected), metrics,
       core::Clock::Real());

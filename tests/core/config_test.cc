@@ -134,6 +134,7 @@ listen:
   idle_timeout: 2m
   drain_timeout: 1m30s
   io_threads: 4
+  max_connections: 500
 spool:
   dir: /var/lib/corral
   fsync: always
@@ -182,6 +183,7 @@ dead_letter:
   EXPECT_EQ(c->listen.idle_timeout, absl::Minutes(2));
   EXPECT_EQ(c->listen.drain_timeout, absl::Seconds(90));
   EXPECT_EQ(c->listen.io_threads, 4);
+  EXPECT_EQ(c->listen.max_connections, 500);
   EXPECT_EQ(c->spool.dir, "/var/lib/corral");
   EXPECT_EQ(c->spool.fsync, "always");
   EXPECT_EQ(c->spool.max_bytes, 10000000000ULL);
@@ -232,6 +234,7 @@ TEST(ConfigNative, DefaultsWhenKeysAreAbsent) {
   absl::StatusOr<Config> c = Load("spool: {dir: /data/}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->listen.http, "0.0.0.0:2801");
+  EXPECT_EQ(c->listen.max_connections, 10000);
   EXPECT_EQ(c->spool.fsync, "batch");
   EXPECT_EQ(c->dead_letter.file,
             "/data/dead-letter.jsonl");  // follows spool.dir
@@ -459,6 +462,8 @@ TEST(ConfigErrors, ValueChecks) {
               HasSubstr("listen.tls.client_ca_file: needs cert_file"));
   EXPECT_THAT(LoadError("listen: {io_threads: -1}\n"),
               HasSubstr("listen.io_threads"));
+  EXPECT_THAT(LoadError("listen: {max_connections: 0}\n"),
+              HasSubstr("listen.max_connections"));
 }
 
 TEST(ConfigErrors, YamlSyntaxErrorHasPosition) {

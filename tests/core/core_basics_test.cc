@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/alert.h"
+#include "core/bearer_auth.h"
 #include "core/enrichment.h"
 #include "core/json_util.h"
 #include "core/log.h"
@@ -33,6 +34,20 @@ TEST(PriorityTest, ParsesEveryNameInAnyCaseAndOrdersUpward) {
   EXPECT_LT(Priority::kDebug, Priority::kWarning);
   EXPECT_LT(Priority::kCritical, Priority::kEmergency);
   EXPECT_EQ(PriorityName(Priority::kInformational), "Informational");
+}
+
+TEST(BearerAuthTest, MatchesOnlyTheWholeTokenUnderTheBearerScheme) {
+  EXPECT_TRUE(BearerTokenMatches("Bearer s3cret", "s3cret"));
+  EXPECT_TRUE(BearerTokenMatches("bearer s3cret", "s3cret"));  // any case
+  EXPECT_TRUE(BearerTokenMatches("BEARER s3cret", "s3cret"));
+  for (absl::string_view wrong :
+       {"", "s3cret", "Bearer", "Bearer ", "Bearer s3cre", "Bearer s3cretx",
+        "Bearer S3CRET", "Bearer  s3cret", "Basic s3cret", "Bearers3cret",
+        "Bearer s3cret "}) {
+    EXPECT_FALSE(BearerTokenMatches(wrong, "s3cret")) << wrong;
+  }
+  // No token configured never matches (callers skip the check instead).
+  EXPECT_FALSE(BearerTokenMatches("Bearer ", ""));
 }
 
 TEST(UuidTest, IsVersion4AndUnique) {

@@ -193,8 +193,8 @@ bool CorralProcess::WaitForMetric(absl::string_view line,
   return false;
 }
 
-double CorralProcess::MetricValue(absl::string_view metrics,
-                                  absl::string_view series) {
+std::optional<double> CorralProcess::MetricIn(absl::string_view metrics,
+                                              absl::string_view series) {
   const std::string prefix = absl::StrCat(series, " ");
   std::istringstream lines{std::string(metrics)};
   std::string line;
@@ -206,7 +206,12 @@ double CorralProcess::MetricValue(absl::string_view metrics,
       return value;
     }
   }
-  return 0;
+  return std::nullopt;
+}
+
+std::optional<double> CorralProcess::MetricValue(
+    absl::string_view series) const {
+  return MetricIn(Metrics(), series);
 }
 
 bool CorralProcess::WaitForMetricAtLeast(absl::string_view series,
@@ -214,7 +219,7 @@ bool CorralProcess::WaitForMetricAtLeast(absl::string_view series,
                                          absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    if (MetricValue(Metrics(), series) >= at_least) return true;
+    if (MetricValue(series).value_or(at_least - 1) >= at_least) return true;
     absl::SleepFor(absl::Milliseconds(20));
   }
   return false;
@@ -228,15 +233,15 @@ absl::StatusOr<bool> CorralProcess::ReloadWithConfig(const std::string& config,
       R"(corral_config_reloads_total{result="failure"})";
   const std::string before = Metrics();
   if (before.empty()) return absl::UnavailableError("no /metrics from corral");
-  const double applied = MetricValue(before, kApplied);
-  const double refused = MetricValue(before, kRefused);
+  const double applied = MetricIn(before, kApplied).value_or(0);
+  const double refused = MetricIn(before, kRefused).value_or(0);
   std::ofstream(dir_ + "/corral.yaml") << config;
   Signal(SIGHUP);
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     const std::string now = Metrics();
-    if (MetricValue(now, kApplied) > applied) return true;
-    if (MetricValue(now, kRefused) > refused) return false;
+    if (MetricIn(now, kApplied).value_or(0) > applied) return true;
+    if (MetricIn(now, kRefused).value_or(0) > refused) return false;
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError("no reload outcome in /metrics");

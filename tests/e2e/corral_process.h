@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,14 +50,18 @@ class CorralProcess {
   std::string Metrics() const;
   // Polls /metrics until it contains `line`; false if `timeout` passes first.
   bool WaitForMetric(absl::string_view line, absl::Duration timeout) const;
+  // The value of the sample `series` (name and labels, e.g.
+  // corral_retries_total{output="s3"}) in /metrics now; nullopt when absent.
+  std::optional<double> MetricValue(absl::string_view series) const;
   // Polls /metrics until the sample `series` (name and labels, e.g.
   // corral_retries_total{output="s3"}) is at least `at_least`; false if
   // `timeout` passes first.
   bool WaitForMetricAtLeast(absl::string_view series, double at_least,
                             absl::Duration timeout) const;
-  // The value of the sample `series` in a /metrics text; 0 when absent.
-  static double MetricValue(absl::string_view metrics,
-                            absl::string_view series);
+  // The value of the sample `series` in a /metrics text; nullopt when
+  // absent.
+  static std::optional<double> MetricIn(absl::string_view metrics,
+                                        absl::string_view series);
   // Writes `config` to dir/corral.yaml (the file StartWithConfig runs with),
   // sends SIGHUP, and waits for the reload's outcome in /metrics: true when
   // it was applied, false when refused; an error when none showed in time.

@@ -281,6 +281,41 @@ TEST_F(GcpAuditE2eTest, SighupReloadsAChangedRulesFile) {
   EXPECT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
 }
 
+TEST_F(GcpAuditE2eTest, AMessageOverMaxMessageBytesIsDeadLetteredAndAcked) {
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(
+                      Config(absl::StrCat(InsertIdRules(),
+                                          "      max_message_bytes: 64KiB\n")),
+                      EmulatorEnv())
+                  .ok())
+      << corral_->Stderr();
+  // A real audit entry, padded past the limit: refused unparsed. The entry
+  // after it is an alert as usual.
+  const std::string big = absl::StrReplaceAll(
+      VmCreated("big"),
+      {{"\"insertId\":",
+        absl::StrCat("\"padding\":\"", std::string(100 << 10, 'p'),
+                     "\",\"insertId\":")}});
+  const std::string big_id = pubsub_->Publish(kTopic, big);
+  pubsub_->Publish(kTopic, VmCreated("small"));
+  ASSERT_TRUE(pubsub_->WaitForAcked(kSubscription, 2, kWait));
+  ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
+  EXPECT_EQ(InsertIds(), std::multiset<std::string>{"small"});
+  EXPECT_THAT(pubsub_->Nacked(kSubscription), IsEmpty());
+
+  std::vector<boost::json::object> dead = corral_->DeadLetters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(boost::json::value_to<std::string>(dead[0].at("message_id")),
+            big_id);
+  EXPECT_EQ(boost::json::value_to<std::string>(dead[0].at("reason")),
+            absl::StrCat("message of ", big.size(),
+                         " bytes is larger than max_message_bytes (65536)"));
+  EXPECT_THAT(corral_->Metrics(),
+              HasSubstr("corral_gcpaudit_dead_lettered_total{"
+                        "subscription=\"audit\"} 1"));
+  EXPECT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+}
+
 TEST_F(GcpAuditE2eTest, ARedeliveredEntryMakesNoSecondAlert) {
   ASSERT_TRUE(corral_->StartWithConfig(Config(), EmulatorEnv()).ok())
       << corral_->Stderr();

@@ -547,6 +547,25 @@ TEST_F(GrpcApiTest, MutualTlsOnTheGrpcPortNeedsAClientCertificate) {
   EXPECT_EQ(receiver_.RequestCount(), 1u);
 }
 
+TEST_F(GrpcApiTest, APublishOverMaxBodyBytesIsResourceExhaustedAndNotTaken) {
+  ASSERT_TRUE(Start("  max_body_bytes: 4KiB\n").ok());
+  v1::Alert big = ProtoAlert(v1::PRIORITY_ERROR, "big");
+  (*big.mutable_output_fields())["padding"].set_string_value(
+      std::string(8 << 10, 'p'));
+  v1::PublishResponse response;
+  grpc::Status status = Publish(big, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("larger than max"));
+  // The same channel goes on working; only the alert within the limit is
+  // delivered.
+  status = Publish(ProtoAlert(v1::PRIORITY_ERROR, "fits"), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  ASSERT_EQ(receiver_.RequestCount(), 1u);
+  EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("\"marker\":\"fits\""));
+}
+
 TEST_F(GrpcApiTest, SigtermEndsSubscriptionsAfterTheLastAcceptedAlert) {
   ASSERT_TRUE(Start().ok());
   Subscriber subscriber(channel_, v1::SubscribeRequest());

@@ -29,6 +29,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "core/metrics.h"
 #include "tests/server/http_server_test_certs.h"
 
 namespace corral::server {
@@ -633,6 +634,84 @@ TEST(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
   EXPECT_LT(elapsed, std::chrono::seconds(2));
 }
 
+// The answer a connection over max_connections gets, read after sending a
+// request that must not reach the handler.
+void ExpectRefusedOverTheLimit(absl::StatusOr<Response> response,
+                               int max_connections) {
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->result_int(), 503);
+  EXPECT_THAT(response->body(),
+              HasSubstr(absl::StrCat("too many connections: ", max_connections,
+                                     " are open (max_connections)")));
+  EXPECT_EQ((*response)[http::field::retry_after], "1");
+  EXPECT_EQ((*response)[http::field::connection], "close");
+}
+
+TEST(HttpServerTest, AConnectionOverMaxConnectionsIs503UntilOneCloses) {
+  core::MetricsRegistry metrics;
+  std::atomic<int> calls{0};
+  HttpServerOptions options = TestOptions();
+  options.max_connections = 2;
+  options.metrics = &metrics;
+  auto server = StartCountingEchoServer(options, calls);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<PlainClient>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<PlainClient>());
+    ASSERT_FALSE(held.back()->Connect(server->port()));
+    ASSERT_TRUE(held.back()->RoundTrip(Request("GET", "/held")).ok());
+  }
+  EXPECT_EQ(server->Connections(), 2);
+  EXPECT_THAT(metrics.Render(), HasSubstr("corral_http_connections 2\n"));
+
+  PlainClient over;
+  ASSERT_FALSE(over.Connect(server->port()));  // TCP still connects
+  ExpectRefusedOverTheLimit(over.RoundTrip(Request("POST", "/", "alert")), 2);
+  EXPECT_TRUE(over.ClosedWithin(std::chrono::seconds(3)));
+  EXPECT_EQ(calls.load(), 2);  // the refused request never reached the handler
+  EXPECT_EQ(server->Connections(), 2);
+  EXPECT_THAT(metrics.Render(),
+              HasSubstr("corral_http_connections_refused_total 1\n"));
+
+  // The held connections keep working; once one closes, a new one is served.
+  EXPECT_TRUE(held.front()->RoundTrip(Request("GET", "/still")).ok());
+  held.pop_back();
+  EXPECT_TRUE(WaitFor([&] { return server->Connections() == 1; }));
+  PlainClient next;
+  ASSERT_FALSE(next.Connect(server->port()));
+  auto response = next.RoundTrip(Request("GET", "/next"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body(), "GET /next ");
+  EXPECT_EQ(server->Connections(), 2);
+  EXPECT_THAT(metrics.Render(),
+              HasSubstr("corral_http_connections_refused_total 1\n"));
+}
+
+TEST(HttpServerTest, ConnectionsClosedByTheHeaderTimeoutFreeTheirSlots) {
+  HttpServerOptions options = TestOptions();
+  options.max_connections = 3;
+  options.header_timeout = absl::Milliseconds(200);
+  auto server = StartServer(options, Echo);
+  ASSERT_NE(server, nullptr);
+  // Every slot taken by a client that sends half a head and stops.
+  std::vector<std::unique_ptr<PlainClient>> loris;
+  for (int i = 0; i < 3; ++i) {
+    loris.push_back(std::make_unique<PlainClient>());
+    ASSERT_FALSE(loris.back()->Connect(server->port()));
+    ASSERT_FALSE(loris.back()->Write("GET / HTTP/1.1\r\nX-Slow: "));
+  }
+  EXPECT_TRUE(WaitFor([&] { return server->Connections() == 3; }));
+  for (auto& client : loris) {
+    EXPECT_TRUE(client->ClosedWithin(std::chrono::seconds(3)));
+  }
+  EXPECT_TRUE(WaitFor([&] { return server->Connections() == 0; }));
+  PlainClient client;
+  ASSERT_FALSE(client.Connect(server->port()));
+  auto response = client.RoundTrip(Request("GET", "/after"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->result_int(), 200);
+}
+
 TEST(HttpServerTest, PortZeroGivesARealPortAndHostForms) {
   for (const char* address :
        {"127.0.0.1:0", "localhost:0", "0.0.0.0:0", ":0"}) {
@@ -884,6 +963,22 @@ TEST_F(HttpServerTlsTest, MutualTls) {
       EXPECT_FALSE(client.RoundTrip(Request("GET", "/mtls")).ok());
     }
   }
+}
+
+TEST_F(HttpServerTlsTest, AConnectionOverMaxConnectionsIs503OverTls) {
+  HttpServerOptions options = TlsOptions(false);
+  options.max_connections = 1;
+  auto server = StartServer(options, Echo);
+  ASSERT_NE(server, nullptr);
+  ssl::context ctx = ClientContext(false);
+  TlsClient held(ctx);
+  ASSERT_FALSE(held.Connect(server->port()));
+  ASSERT_TRUE(held.RoundTrip(Request("GET", "/held")).ok());
+  TlsClient over(ctx);
+  ASSERT_FALSE(over.Connect(server->port()));
+  ExpectRefusedOverTheLimit(over.RoundTrip(Request("GET", "/")), 1);
+  EXPECT_TRUE(over.ClosedWithin(std::chrono::seconds(3)));
+  EXPECT_EQ(server->Connections(), 1);
 }
 
 TEST_F(HttpServerTlsTest, UnreadableFilesAreNamed) {

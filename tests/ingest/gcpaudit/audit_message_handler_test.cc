@@ -74,7 +74,7 @@ class AuditMessageHandlerTest : public ::testing::Test {
   std::unique_ptr<AuditMessageHandler> Make(
       core::Intake* intake,
       rules::RuleMatching matching = rules::RuleMatching::kFirst,
-      size_t capacity = 1 << 20) {
+      size_t capacity = 1 << 20, size_t max_message_bytes = 1 << 20) {
     AuditMessageHandlerOptions options;
     options.subscription_name = "prod-audit";
     options.rules = rules_;
@@ -82,6 +82,7 @@ class AuditMessageHandlerTest : public ::testing::Test {
     options.hostname = "corral-host";
     options.dedup_window = absl::Minutes(10);
     options.dedup_capacity = capacity;
+    options.max_message_bytes = max_message_bytes;
     return std::make_unique<AuditMessageHandler>(
         options, intake,
         [this](absl::string_view id, absl::string_view reason,
@@ -165,6 +166,29 @@ TEST_F(AuditMessageHandlerTest, PoisonMessageIsDeadLetteredThenAcked) {
   EXPECT_THAT(rejected_[1].reason, HasSubstr("protoPayload"));
   EXPECT_THAT(intake.submitted, IsEmpty());
   EXPECT_EQ(Count("corral_gcpaudit_dead_lettered_total"), 2u);
+}
+
+TEST_F(AuditMessageHandlerTest,
+       AMessageOverMaxMessageBytesIsDeadLetteredUnparsedThenAcked) {
+  fakes::RecordingIntake intake;
+  const std::string entry = Entry("i1", "storage.buckets.delete");
+  auto handler = Make(&intake, rules::RuleMatching::kFirst, 1 << 20,
+                      /*max_message_bytes=*/entry.size());
+  // At the limit: an alert as usual.
+  EXPECT_EQ(Handle(*handler, entry, "fits"), AckDecision::kAck);
+  EXPECT_EQ(intake.submitted.size(), 1u);
+  // One byte more (a valid entry all the same): refused whole, kept, acked.
+  const std::string big = entry + " ";
+  EXPECT_EQ(Handle(*handler, big, "too-big"), AckDecision::kAck);
+  EXPECT_EQ(intake.submitted.size(), 1u);
+  ASSERT_EQ(rejected_.size(), 1u);
+  EXPECT_EQ(rejected_[0].message_id, "too-big");
+  EXPECT_EQ(rejected_[0].data, big);
+  EXPECT_EQ(rejected_[0].reason,
+            absl::StrCat("message of ", big.size(),
+                         " bytes is larger than max_message_bytes (",
+                         entry.size(), ")"));
+  EXPECT_EQ(Count("corral_gcpaudit_dead_lettered_total"), 1u);
 }
 
 TEST_F(AuditMessageHandlerTest, PoisonMessageIsNackedWhenTheDeadLetterFails) {

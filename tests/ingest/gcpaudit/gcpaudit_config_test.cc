@@ -31,6 +31,7 @@ TEST(GcpAuditConfigTest, DefaultsAndEveryKey) {
   max_outstanding_bytes: 8MiB
   ack_deadline: 30s
   dedup_window: 1h
+  max_message_bytes: 512KiB
 )");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->size(), 2u);
@@ -42,6 +43,7 @@ TEST(GcpAuditConfigTest, DefaultsAndEveryKey) {
   EXPECT_EQ(d.max_outstanding_messages, 1000);
   EXPECT_EQ(d.ack_deadline, absl::Seconds(60));
   EXPECT_EQ(d.dedup_window, absl::Minutes(10));
+  EXPECT_EQ(d.max_message_bytes, 1u << 20);
   const GcpAuditConfig& s = (*c)[1];
   EXPECT_EQ(s.connection.endpoint, "pubsub.example.test:8443");
   EXPECT_EQ(s.connection.credentials_file, "/etc/corral/sa.json");
@@ -53,6 +55,7 @@ TEST(GcpAuditConfigTest, DefaultsAndEveryKey) {
   EXPECT_EQ(s.max_outstanding_bytes, 8u << 20);
   EXPECT_EQ(s.ack_deadline, absl::Seconds(30));
   EXPECT_EQ(s.dedup_window, absl::Hours(1));
+  EXPECT_EQ(s.max_message_bytes, 512u << 10);
 }
 
 TEST(GcpAuditConfigTest, EmulatorHostMeansPlaintextWithoutCredentials) {
@@ -79,6 +82,7 @@ TEST(GcpAuditConfigTest, EveryMistakeIsReportedWithItsPlace) {
   ack_deadline: 5s
   rule_matching: some
   max_outstanding_bytes: 1KiB
+  max_message_bytes: 20MiB
   colour: blue
 - subscription: projects/p/subscriptions/s
 - name: a
@@ -92,6 +96,8 @@ TEST(GcpAuditConfigTest, EveryMistakeIsReportedWithItsPlace) {
                            "10s and 600s"));
   EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[0].rule_matching"));
   EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[0].max_outstanding_bytes"));
+  EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[0].max_message_bytes: must be "
+                           "between 1KiB and 10MiB"));
   EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[0].colour"));
   EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[1].name"));
   EXPECT_THAT(m, HasSubstr("ingest.gcpaudit[2].name: \"a\" is already"));
