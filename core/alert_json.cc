@@ -1,6 +1,9 @@
 #include "core/alert_json.h"
 
 #include <boost/json.hpp>
+#include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -33,11 +36,37 @@ absl::Status ReadString(const json::object& obj, absl::string_view key,
 absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text) {
   absl::Time t;
   std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+  // absl::ParseTime also takes "infinite-future" and "infinite-past".
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
+      t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
     return Invalid(
         absl::StrCat("\"time\" is not an RFC 3339 timestamp: \"", text, "\""));
   }
   return t;
+}
+
+bool AlertTimeInRange(absl::Time time) {
+  return time >= absl::FromUnixNanos(std::numeric_limits<int64_t>::min()) &&
+         time <= absl::FromUnixNanos(std::numeric_limits<int64_t>::max());
+}
+
+bool AllNumbersFinite(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::double_:
+      return std::isfinite(value.get_double());
+    case json::kind::object:
+      for (const auto& member : value.get_object()) {
+        if (!AllNumbersFinite(member.value())) return false;
+      }
+      return true;
+    case json::kind::array:
+      for (const json::value& item : value.get_array()) {
+        if (!AllNumbersFinite(item)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
 }
 
 std::string FormatAlertTime(absl::Time time) {
@@ -78,6 +107,11 @@ absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   if (absl::ToCivilYear(*t, absl::UTCTimeZone()).year() <= 1) {
     return Invalid("\"time\" is zero");
   }
+  if (!AlertTimeInRange(*t)) {
+    return Invalid(
+        absl::StrCat("\"time\" is out of range: \"", time,
+                     "\" (corral keeps times from 1677-09-21 to 2262-04-11)"));
+  }
   alert.time = *t;
 
   const json::value* fields = obj.if_contains("output_fields");
@@ -87,6 +121,9 @@ absl::StatusOr<Alert> DecodeFalcoAlert(absl::string_view text) {
   if (!fields->is_object())
     return Invalid("\"output_fields\" must be an object");
   if (fields->get_object().empty()) return Invalid("empty output_fields");
+  if (!AllNumbersFinite(*fields)) {
+    return Invalid("\"output_fields\" holds a number out of range");
+  }
   alert.output_fields_json = json::serialize(*fields);
 
   if (absl::Status s = ReadString(obj, "output", &alert.output); !s.ok()) {
@@ -144,8 +181,12 @@ std::string EncodeFalcoAlert(const Alert& alert) {
 }
 
 json::object ParseOutputFields(const Alert& alert) {
+  // Deeper than Boost.JSON's default of 32: fields that came over gRPC
+  // (protobuf Struct values) may nest deeper than a `POST /` body can.
+  json::parse_options options;
+  options.max_depth = 256;
   std::error_code ec;
-  json::value v = json::parse(alert.output_fields_json, ec);
+  json::value v = json::parse(alert.output_fields_json, ec, {}, options);
   if (ec || !v.is_object()) return {};
   return std::move(v.get_object());
 }

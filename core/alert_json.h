@@ -32,7 +32,17 @@ void AppendFalcoAlert(std::string* out, const Alert& alert);
 // RFC 3339 in UTC with as many fractional digits as needed (Go's RFC3339Nano,
 // Falco's format).
 std::string FormatAlertTime(absl::Time time);
+// Parses an RFC 3339 time; InvalidArgument when `text` is none (absl's
+// "infinite-future" and "infinite-past" included).
 absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text);
+// Whether corral can keep `time` as it is: the spool stores alert times as
+// nanoseconds since 1970 in 64 bits (1677-09-21 to 2262-04-11).
+bool AlertTimeInRange(absl::Time time);
+
+// Whether every number in `value` is finite. JSON has no infinity or NaN (a
+// literal too large for a double parses as one), so output fields holding
+// one could not be written as JSON.
+bool AllNumbersFinite(const boost::json::value& value);
 
 // Output fields as a JSON object; an alert's fields always parse (the codec
 // wrote them).

@@ -16,6 +16,9 @@ namespace corral::core {
 // Thread-safe.
 template <typename T>
 class CallbackGuard {
+  // Declared before Handle, which names it (clang requires it).
+  struct State;
+
  public:
   class Handle {
    public:
@@ -32,9 +35,8 @@ class CallbackGuard {
 
    private:
     friend class CallbackGuard;
-    explicit Handle(std::shared_ptr<typename CallbackGuard::State> state)
-        : state_(std::move(state)) {}
-    std::shared_ptr<typename CallbackGuard::State> state_;
+    explicit Handle(std::shared_ptr<State> state) : state_(std::move(state)) {}
+    std::shared_ptr<State> state_;
   };
 
   explicit CallbackGuard(T* target) : state_(std::make_shared<State>()) {

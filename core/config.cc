@@ -1249,7 +1249,9 @@ YAML::Node Clean(const YAML::Node& n, absl::string_view key,
     }
     return out;
   }
-  return YAML::Node();
+  // A null (written `~`). A default-constructed YAML::Node emits nothing at
+  // all, which shifted every later key onto the previous value.
+  return YAML::Node(YAML::NodeType::Null);
 }
 
 void EmitStringList(YAML::Emitter& out, const std::vector<std::string>& list) {

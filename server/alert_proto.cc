@@ -193,12 +193,22 @@ absl::StatusOr<core::Alert> AlertFromProto(const v1::Alert& proto) {
   if (absl::ToCivilYear(alert.time, absl::UTCTimeZone()).year() <= 1) {
     return absl::InvalidArgumentError("\"time\" is zero");
   }
+  if (!core::AlertTimeInRange(alert.time)) {
+    return absl::InvalidArgumentError(
+        "\"time\" is out of range (corral keeps times from 1677-09-21 to "
+        "2262-04-11)");
+  }
   if (proto.output_fields().empty()) {
     return absl::InvalidArgumentError("empty output_fields");
   }
   json::object fields;
   for (const auto& [key, value] : proto.output_fields()) {
-    fields[key] = ValueToJson(value);
+    json::value& field = fields[key];
+    field = ValueToJson(value);
+    if (!core::AllNumbersFinite(field)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output field \"", key, "\" holds a number that is not finite"));
+    }
   }
   alert.output_fields_json = core::SerializeOutputFields(fields);
   alert.uuid = proto.uuid();

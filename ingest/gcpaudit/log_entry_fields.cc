@@ -283,6 +283,11 @@ absl::StatusOr<LogEntryFields> LogEntryFields::Parse(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat(
         "LogEntry timestamp is not RFC 3339: ", time.status().message()));
   }
+  if (!core::AlertTimeInRange(*time)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("LogEntry timestamp is out of range: ",
+                     absl::string_view(ts_text.data(), ts_text.size())));
+  }
   if (const json::value* id = Find(root, {"insertId"});
       id != nullptr && id->is_string()) {
     impl->insert_id.assign(id->get_string().data(), id->get_string().size());

@@ -93,6 +93,23 @@ class Parser {
         "at column ", pos_ + 1, ": expected ", expected, ", found ", found));
   }
 
+  // One more level of nesting while it lives.
+  class Nested {
+   public:
+    explicit Nested(Parser* parser) : parser_(parser) { ++parser_->depth_; }
+    ~Nested() { --parser_->depth_; }
+    bool ok() const { return parser_->depth_ <= kMaxConditionDepth; }
+
+   private:
+    Parser* const parser_;
+  };
+
+  absl::Status TooDeep() const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at column ", pos_ + 1, ": nested deeper than ",
+                     kMaxConditionDepth, " levels"));
+  }
+
   void SkipSpace() {
     while (pos_ < text_.size() && absl::ascii_isspace(text_[pos_])) ++pos_;
   }
@@ -146,6 +163,8 @@ class Parser {
     SkipSpace();
     size_t start = pos_;
     if (AcceptKeyword("not")) {
+      Nested nested(this);
+      if (!nested.ok()) return TooDeep();
       auto child = ParseNot();
       if (!child.ok()) return child;
       auto node = std::make_unique<AstNode>();
@@ -160,6 +179,8 @@ class Parser {
   absl::StatusOr<std::unique_ptr<AstNode>> ParsePrimary() {
     SkipSpace();
     if (pos_ < text_.size() && text_[pos_] == '(') {
+      Nested nested(this);
+      if (!nested.ok()) return TooDeep();
       ++pos_;
       auto inner = ParseOr();
       if (!inner.ok()) return inner;
@@ -293,6 +314,7 @@ class Parser {
 
   absl::string_view text_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 // bcontains / bstartswith operands are hex-encoded bytes ("48656c6c6f").
@@ -347,6 +369,26 @@ class Compiler {
   explicit Compiler(const CompileEnv& env) : env_(env) {}
 
   absl::Status Compile(const AstNode& ast, CompiledNode* out) {
+    // Macros are inlined: the compiled tree can be far deeper and larger than
+    // any one condition's text.
+    if (depth_ >= kMaxConditionDepth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("nested deeper than ", kMaxConditionDepth,
+                       " levels with its macros expanded"));
+    }
+    if (++nodes_ > kMaxConditionNodes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("more than ", kMaxConditionNodes,
+                       " operators and comparisons with its macros expanded"));
+    }
+    ++depth_;
+    absl::Status s = CompileNode(ast, out);
+    --depth_;
+    return s;
+  }
+
+ private:
+  absl::Status CompileNode(const AstNode& ast, CompiledNode* out) {
     out->kind = ast.kind;
     switch (ast.kind) {
       case AstNode::Kind::kAnd:
@@ -366,7 +408,6 @@ class Compiler {
     return absl::InternalError("unknown node");
   }
 
- private:
   absl::Status CompileMacro(const AstNode& ast, CompiledNode* out) {
     if (env_.failed_macros != nullptr &&
         env_.failed_macros->contains(ast.macro)) {
@@ -476,6 +517,8 @@ class Compiler {
 
   const CompileEnv& env_;
   std::vector<std::string> stack_;
+  int depth_ = 0;     // of the node being compiled
+  size_t nodes_ = 0;  // compiled so far
 };
 
 // < <= > >=: numerically when both sides are numbers, else byte-wise.

@@ -66,9 +66,17 @@ struct AstNode {
   std::string macro;
 };
 
+// How deep a condition may nest (parentheses and `not`), also once macros are
+// expanded, and how many nodes it may have then: parsing, compiling and
+// matching recurse once per level, and a rules file must not be able to
+// exhaust the stack or, with macros that use a macro twice, memory.
+inline constexpr int kMaxConditionDepth = 500;
+inline constexpr size_t kMaxConditionNodes = 100000;
+
 // Parses a condition. `not` binds tighter than `and`, `and` tighter than
 // `or`. On a syntax error returns InvalidArgument "at column N: expected
-// ..." (N is 1-based into `text`).
+// ..." (N is 1-based into `text`); nesting deeper than kMaxConditionDepth is
+// an error too.
 absl::StatusOr<std::unique_ptr<AstNode>> ParseCondition(absl::string_view text);
 
 // Deep copy (exceptions and macro expansion build on copies).
@@ -91,7 +99,9 @@ struct CompiledNode;
 class Condition {
  public:
   // Errors (InvalidArgument) name what is wrong: an unknown field or macro, a
-  // bad regex, an invalid hex string, a macro cycle.
+  // bad regex, an invalid hex string, a macro cycle, a condition deeper than
+  // kMaxConditionDepth or larger than kMaxConditionNodes with its macros
+  // expanded.
   static absl::StatusOr<Condition> Compile(const AstNode& ast,
                                            const CompileEnv& env);
 

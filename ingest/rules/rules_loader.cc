@@ -616,6 +616,30 @@ class Loader {
     return out;
   }
 
+  // Appended rows join the exception of the same name (AppendExceptions),
+  // already there or appended before them, so they must have its fields and
+  // comparisons: a row with more values than it has fields would index past
+  // them.
+  void CheckAppendable(const std::vector<ExceptionDef>& to,
+                       const std::vector<ExceptionDef>& more,
+                       const YAML::Node& at, ItemCtx* ctx) {
+    auto same_shape = [](const ExceptionDef& a, const ExceptionDef& b) {
+      return a.name != b.name || (a.fields == b.fields && a.comps == b.comps &&
+                                  a.single_field == b.single_field);
+    };
+    for (size_t i = 0; i < more.size(); ++i) {
+      bool ok = true;
+      for (const ExceptionDef& have : to) ok = ok && same_shape(have, more[i]);
+      for (size_t k = 0; k < i; ++k) ok = ok && same_shape(more[k], more[i]);
+      if (!ok) {
+        Fail(ctx, at,
+             absl::StrCat("exception \"", more[i].name,
+                          "\": appending to an existing exception gives "
+                          "only values (its fields and comps differ)"));
+      }
+    }
+  }
+
   static void AppendExceptions(std::vector<ExceptionDef>* to,
                                std::vector<ExceptionDef> more) {
     for (ExceptionDef& e : more) {
@@ -679,6 +703,13 @@ class Loader {
            "enabled", "source"},
           ctx);
       if (existing == nullptr) Fail(ctx, item, "override of an undefined rule");
+      if (existing != nullptr && ov.has_value() && exceptions.has_value()) {
+        auto mode = ov->find("exceptions");
+        if (mode != ov->end() && mode->second) {
+          CheckAppendable(existing->exceptions, *exceptions, item["exceptions"],
+                          ctx);
+        }
+      }
       if (!Flush(ctx) || !ov.has_value()) return;
       for (const auto& [key, is_append] : *ov) {
         if (key == "condition") {
@@ -726,6 +757,10 @@ class Loader {
         }
       }
       if (existing == nullptr) Fail(ctx, item, "append to an undefined rule");
+      if (existing != nullptr && exceptions.has_value()) {
+        CheckAppendable(existing->exceptions, *exceptions, item["exceptions"],
+                        ctx);
+      }
       if (!Flush(ctx)) return;
       if (cond.has_value()) {
         AppendText(&existing->condition, Trim(*cond));
@@ -772,6 +807,16 @@ class Loader {
       std::vector<std::string> items;
       for (const AstValue& v : list.items) {
         auto it = v.bare ? expanded_lists_.find(v.text) : expanded_lists_.end();
+        const size_t more = it != expanded_lists_.end() ? it->second.size() : 1;
+        // Lists that name a list twice double at each step.
+        if (more > kMaxListItems - items.size()) {
+          errors_.push_back(
+              absl::StrCat(list.origin.file, ":", list.origin.line, ": list \"",
+                           list.name, "\": more than ", kMaxListItems,
+                           " items with the lists it names expanded"));
+          items.clear();
+          break;
+        }
         if (it != expanded_lists_.end()) {
           items.insert(items.end(), it->second.begin(), it->second.end());
         } else {

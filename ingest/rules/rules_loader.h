@@ -1,6 +1,7 @@
 #ifndef CORRAL_INGEST_RULES_RULES_LOADER_H_
 #define CORRAL_INGEST_RULES_RULES_LOADER_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,6 +9,9 @@
 #include "ingest/rules/rule_engine.h"
 
 namespace corral::ingest::rules {
+
+// The most items a list may hold once the lists it names are expanded.
+inline constexpr size_t kMaxListItems = 100000;
 
 // One rules file: `name` is what error messages call it (normally its path).
 struct RulesText {
@@ -34,7 +38,8 @@ struct LoadResult {
 // `and not ((f1 c1 v1 and f2 c2 v2) or ...)`. `required_engine_version` and
 // `required_plugin_versions` are accepted; any other top-level item is an
 // error. After all files are read, every macro and rule (enabled or not) is
-// compiled; enabled rules of source gcp_auditlog (the default) form the
+// compiled (see kMaxConditionDepth and kMaxConditionNodes in condition.h);
+// enabled rules of source gcp_auditlog (the default) form the
 // RuleSet, rules of any other source are skipped with a warning.
 // Thread-safe (no shared state).
 LoadResult LoadRules(const std::vector<RulesText>& files);

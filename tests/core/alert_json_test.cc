@@ -1,10 +1,13 @@
 #include "core/alert_json.h"
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -158,5 +161,50 @@ TEST(AlertJsonTest, EncodesAlphabeticallyWithIdentity) {
       R"("tags":["a","b"],"time":"2026-11-02T10:23:20.123Z","uuid":"u-1"})");
 }
 
+// Found by fuzzing: a number too large for a double parsed as infinity and was
+// forwarded as "-Infinity", which is not JSON; absl::ParseTime's
+// "infinite-future" passed as a time; a time past 2262 is one the spool cannot
+// keep (it stores nanoseconds since 1970 in 64 bits).
+TEST(AlertJsonTest, RefusesWhatCannotBeWrittenOrKept) {
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"n":-1.5e766}})")
+          .status()
+          .message(),
+      HasSubstr("\"output_fields\" holds a number out of range"));
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"o":{"a":[1,2e400]}}})")
+          .status()
+          .message(),
+      HasSubstr("number out of range"));
+  for (const char* time : {"infinite-future", "infinite-past"}) {
+    EXPECT_THAT(DecodeFalcoAlert(
+                    absl::StrCat(R"({"rule":"R","priority":"Warning","time":")",
+                                 time, R"(","output_fields":{"a":1}})"))
+                    .status()
+                    .message(),
+                HasSubstr("not an RFC 3339 timestamp"))
+        << time;
+  }
+  EXPECT_THAT(
+      DecodeFalcoAlert(
+          R"({"rule":"R","priority":"Warning","time":"2300-01-01T00:00:00Z","output_fields":{"a":1}})")
+          .status()
+          .message(),
+      HasSubstr("\"time\" is out of range"));
+  // The bounds themselves are kept.
+  for (int64_t nanos : {std::numeric_limits<int64_t>::min(),
+                        std::numeric_limits<int64_t>::max()}) {
+    const absl::Time t = absl::FromUnixNanos(nanos);
+    EXPECT_TRUE(AlertTimeInRange(t));
+    absl::StatusOr<absl::Time> parsed = ParseAlertTime(FormatAlertTime(t));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, t);
+  }
+  EXPECT_FALSE(AlertTimeInRange(
+      absl::FromUnixNanos(std::numeric_limits<int64_t>::max()) +
+      absl::Nanoseconds(1)));
+}
 }  // namespace
 }  // namespace corral::core

@@ -997,5 +997,26 @@ TEST(ConfigRender, DollarSignsSurviveTheRoundTrip) {
   EXPECT_EQ(again->enrichment.custom_fields.at("price"), "${X} and $$");
 }
 
+// Found by fuzzing: a null type-specific key was rendered as nothing at all,
+// so every later key of the output moved onto the previous value (and the
+// effective config was not YAML).
+TEST(ConfigRender, NullKeysStayNull) {
+  absl::StatusOr<Config> c = Load(R"(outputs:
+  - {name: hook, type: webhook, url: "http://h/", headers: ~, method: PUT}
+ingest:
+  gcpaudit:
+    - {name: a, subscription: projects/p/subscriptions/s, rules_files: ~, rule_matching: all}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string out = RenderEffectiveConfig(*c);
+  YAML::Node rendered = YAML::Load(out);
+  YAML::Node hook = rendered["outputs"][0];
+  EXPECT_TRUE(hook["headers"].IsNull()) << out;
+  EXPECT_EQ(hook["method"].as<std::string>(), "PUT") << out;
+  YAML::Node audit = rendered["ingest"]["gcpaudit"][0];
+  EXPECT_TRUE(audit["rules_files"].IsNull()) << out;
+  EXPECT_EQ(audit["rule_matching"].as<std::string>(), "all") << out;
+}
+
 }  // namespace
 }  // namespace corral::core

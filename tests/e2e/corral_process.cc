@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "core/file_util.h"
 #include "core/http_client.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -41,6 +42,21 @@ int PortAfter(const std::string& line, const std::string& key) {
   return port;
 }
 
+// In the sanitizer build (scripts/test-sanitized) a report in corral's stderr
+// fails the test, whatever the exit code: a test that expects exit code 1, or
+// kills corral, would not notice it otherwise.
+void ExpectNoSanitizerReport(const std::string& stderr_text) {
+  for (absl::string_view marker :
+       {"SUMMARY: AddressSanitizer", "SUMMARY: LeakSanitizer",
+        "SUMMARY: UndefinedBehaviorSanitizer", "runtime error: "}) {
+    if (absl::StrContains(stderr_text, marker)) {
+      ADD_FAILURE() << "corral's stderr holds a sanitizer report:\n"
+                    << stderr_text;
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 CorralProcess::CorralProcess(std::string dir, bool keep)
@@ -53,6 +69,7 @@ CorralProcess::~CorralProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
+    ExpectNoSanitizerReport(Stderr());
   }
 }
 
@@ -126,6 +143,7 @@ absl::Status CorralProcess::WaitListening(absl::Duration timeout) {
     int status;
     if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      ExpectNoSanitizerReport(Stderr());
       return absl::FailedPreconditionError(
           absl::StrCat("corral exited before listening; stderr:\n", Stderr()));
     }
@@ -143,6 +161,7 @@ absl::StatusOr<int> CorralProcess::Wait(absl::Duration timeout) {
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       pid_ = -1;
+      ExpectNoSanitizerReport(Stderr());
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       return -WTERMSIG(status);
     }
@@ -150,6 +169,7 @@ absl::StatusOr<int> CorralProcess::Wait(absl::Duration timeout) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
       pid_ = -1;
+      ExpectNoSanitizerReport(Stderr());
       return absl::DeadlineExceededError("corral did not exit in time");
     }
     absl::SleepFor(absl::Milliseconds(10));

@@ -1,5 +1,8 @@
 #include "server/alert_proto.h"
 
+#include <cmath>
+#include <limits>
+
 #include "absl/time/civil_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -88,6 +91,21 @@ TEST(AlertProtoTest, RefusesWhatPostWouldRefuseNamingWhatIsWrong) {
       {[](v1::Alert& a) { a.mutable_time()->set_seconds(-62135596800); },
        "\"time\" is zero"},
       {[](v1::Alert& a) { a.clear_output_fields(); }, "empty output_fields"},
+      // What JSON cannot hold, or the spool keep.
+      {[](v1::Alert& a) {
+         (*a.mutable_output_fields())["x"].set_number_value(
+             std::numeric_limits<double>::infinity());
+       },
+       "output field \"x\" holds a number that is not finite"},
+      {[](v1::Alert& a) {
+         auto& labels = *(*a.mutable_output_fields())["k8s.labels"]
+                             .mutable_struct_value()
+                             ->mutable_fields();
+         labels["n"].set_number_value(std::nan(""));
+       },
+       "output field \"k8s.labels\" holds a number that is not finite"},
+      {[](v1::Alert& a) { a.mutable_time()->set_seconds(10000000000); },
+       "\"time\" is out of range"},
   };
   for (const Case& c : cases) {
     v1::Alert proto = ValidProto();
@@ -97,6 +115,30 @@ TEST(AlertProtoTest, RefusesWhatPostWouldRefuseNamingWhatIsWrong) {
     EXPECT_TRUE(absl::IsInvalidArgument(alert.status()));
     EXPECT_THAT(alert.status().message(), HasSubstr(c.why));
   }
+}
+
+// Protobuf lets lists nest deeper than the 32 levels Boost.JSON parses by
+// default: such a field used to vanish (with every other field) wherever
+// corral parsed the fields back, e.g. when enriching or writing the proto.
+TEST(AlertProtoTest, DeeplyNestedFieldsSurvive) {
+  v1::Alert proto = ValidProto();
+  google::protobuf::Value* v = &(*proto.mutable_output_fields())["deep"];
+  for (int i = 0; i < 40; ++i) v = v->mutable_list_value()->add_values();
+  v->set_string_value("bottom");
+  v1::Alert received;  // what the wire allows
+  ASSERT_TRUE(received.ParseFromString(proto.SerializeAsString()));
+
+  absl::StatusOr<core::Alert> alert = AlertFromProto(received);
+  ASSERT_TRUE(alert.ok()) << alert.status();
+  v1::Alert back;
+  AlertToProto(*alert, &back);
+  ASSERT_EQ(back.output_fields().size(), proto.output_fields().size());
+  const google::protobuf::Value* d = &back.output_fields().at("deep");
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(d->list_value().values_size(), 1) << "level " << i;
+    d = &d->list_value().values(0);
+  }
+  EXPECT_EQ(d->string_value(), "bottom");
 }
 
 TEST(AlertProtoTest, AnAlertBecomesAProtoAndBackUnchanged) {

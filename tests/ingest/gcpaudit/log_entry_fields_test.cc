@@ -231,5 +231,17 @@ TEST(LogEntryFieldsTest, DeeplyNestedRequestsParse) {
   EXPECT_EQ(*request, deep);
 }
 
+// Found by fuzzing: absl::ParseTime's "infinite-future" passed as a
+// timestamp; a time past 2262 is one the spool cannot keep.
+TEST(LogEntryFieldsTest, TimestampsCorralCannotKeepAreErrors) {
+  for (const char* ts : {"infinite-future", "infinite-past",
+                         "2300-01-01T00:00:00Z", "1600-01-01T00:00:00Z"}) {
+    auto e = LogEntryFields::Parse(
+        std::string(R"({"timestamp":")") + ts +
+        R"(","protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog"}})");
+    EXPECT_FALSE(e.ok()) << ts;
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << ts;
+  }
+}
 }  // namespace
 }  // namespace corral::ingest::gcpaudit

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -237,6 +238,54 @@ TEST_F(ConditionTest, SyntaxErrorsSayWhereAndWhatWasExpected) {
     EXPECT_FALSE(ast.ok()) << c.text;
     EXPECT_THAT(ast.status().message(), HasSubstr(c.message)) << c.text;
   }
+}
+
+// Parsing, compiling and matching recurse once per level: nesting is bounded
+// so that a condition cannot exhaust the stack (found by fuzzing: 50000 '('
+// overflowed it).
+TEST_F(ConditionTest, NestingIsBounded) {
+  auto nested = [](int levels, absl::string_view open,
+                   absl::string_view close) {
+    std::string text;
+    for (int i = 0; i < levels; ++i) absl::StrAppend(&text, open);
+    absl::StrAppend(&text, "gcp.serviceName exists");
+    for (int i = 0; i < levels; ++i) absl::StrAppend(&text, close);
+    return text;
+  };
+  EXPECT_TRUE(Eval(nested(kMaxConditionDepth, "(", ")")));
+  // An even number of `not`, and the comparison: as deep as compiling allows.
+  EXPECT_TRUE(Eval(nested(kMaxConditionDepth - 2, "not ", "")));
+  for (const std::string& text :
+       {nested(kMaxConditionDepth + 1, "(", ")"), nested(50000, "(", ")"),
+        nested(50000, "not ", "")}) {
+    auto ast = ParseCondition(text);
+    ASSERT_FALSE(ast.ok());
+    EXPECT_THAT(ast.status().message(),
+                HasSubstr("nested deeper than 500 levels"));
+  }
+}
+
+// Macros are inlined: the expanded condition is bounded too, in depth (a
+// chain of macros) and in size (each macro using the previous one twice
+// doubles it; found by fuzzing: 25 of them exhausted memory).
+TEST_F(ConditionTest, ExpandedMacrosAreBounded) {
+  DefineMacro("chain0", "gcp.serviceName exists");
+  for (int i = 1; i <= kMaxConditionDepth; ++i) {
+    DefineMacro(absl::StrCat("chain", i), absl::StrCat("not chain", i - 1));
+  }
+  EXPECT_TRUE(Eval("chain10"));
+  EXPECT_THAT(
+      Compile(absl::StrCat("chain", kMaxConditionDepth)).status().message(),
+      HasSubstr("nested deeper than 500 levels with its macros expanded"));
+
+  DefineMacro("twice0", "gcp.serviceName exists");
+  for (int i = 1; i <= 25; ++i) {
+    DefineMacro(absl::StrCat("twice", i),
+                absl::StrCat("twice", i - 1, " and twice", i - 1));
+  }
+  EXPECT_TRUE(Eval("twice10"));
+  EXPECT_THAT(Compile("twice25").status().message(),
+              HasSubstr("more than 100000 operators and comparisons"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -509,6 +510,101 @@ TEST(RulesLoaderErrorsTest, UnreadableFileIsNamed) {
   EXPECT_EQ(r.rules, nullptr);
   ASSERT_FALSE(r.errors.empty());
   EXPECT_THAT(r.errors[0], HasSubstr("/nonexistent/rules.yaml: cannot read"));
+}
+
+// Appended exception rows join the exception of the same name, so they must
+// have its fields and comps (found by fuzzing: rows of three values appended
+// to a one-field exception read past its fields).
+TEST(RulesLoaderErrorsTest, AppendedExceptionMustKeepFieldsAndComps) {
+  const std::string base = R"(
+- rule: R
+  desc: d
+  condition: gcp.methodName exists
+  output: o
+  priority: INFO
+  exceptions:
+    - name: e
+      fields: [gcp.user]
+      values: [[alice]]
+)";
+  LoadResult more_fields = Load({base, R"(
+- rule: R
+  exceptions:
+    - name: e
+      fields: [gcp.user, gcp.callerIP, gcp.methodName]
+      comps: [=, =, =]
+      values: [[a, b, c]]
+  override:
+    exceptions: append
+)"});
+  EXPECT_EQ(more_fields.rules, nullptr);
+  EXPECT_THAT(more_fields.errors,
+              ElementsAre(HasSubstr(
+                  "f2.yaml:4: rule \"R\": exception \"e\": appending to an "
+                  "existing exception gives only values")));
+
+  LoadResult other_comps = Load({base, R"(
+- rule: R
+  append: true
+  exceptions:
+    - name: e
+      fields: [gcp.user]
+      comps: [startswith]
+      values: [[bob]]
+)"});
+  EXPECT_THAT(other_comps.errors,
+              ElementsAre(HasSubstr("exception \"e\": appending to an "
+                                    "existing exception gives only values")));
+
+  // Two new exceptions of one name in one append merge the same way.
+  LoadResult twice = Load({base, R"(
+- rule: R
+  exceptions:
+    - name: n
+      fields: [gcp.user]
+      values: [[x]]
+    - name: n
+      fields: [gcp.user, gcp.callerIP]
+      values: [[x, y]]
+  override:
+    exceptions: append
+)"});
+  EXPECT_THAT(twice.errors, ElementsAre(HasSubstr("exception \"n\"")));
+
+  // Values alone, or the same fields again, still append.
+  LoadResult values = Load({base, R"(
+- rule: R
+  exceptions:
+    - name: e
+      values: [[bob]]
+    - name: e
+      fields: [gcp.user]
+      comps: [=]
+      values: [[carol]]
+  override:
+    exceptions: append
+)"});
+  ASSERT_TRUE(values.ok()) << ::testing::PrintToString(values.errors);
+  EXPECT_THAT(AllMatches(values, Entry("s", "m", "1.1.1.1", "bob")), IsEmpty());
+  EXPECT_THAT(AllMatches(values, Entry("s", "m", "1.1.1.1", "carol")),
+              IsEmpty());
+  EXPECT_THAT(AllMatches(values, Entry("s", "m", "1.1.1.1", "dave")),
+              ElementsAre("R"));
+}
+
+// A list naming an earlier list twice doubles it: expanded lists are bounded
+// so that a rules file cannot exhaust memory.
+TEST(RulesLoaderErrorsTest, ExpandedListsAreBounded) {
+  std::string text = "- list: l0\n  items: [a, b, c, d]\n";
+  for (int i = 1; i <= 20; ++i) {
+    absl::StrAppend(&text, "- list: l", i, "\n  items: [l", i - 1, ", l", i - 1,
+                    "]\n");
+  }
+  LoadResult r = Load({text});
+  EXPECT_EQ(r.rules, nullptr);
+  // 4 * 2^15 items is the first past the bound; the lists after it name it.
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_THAT(r.errors[0], HasSubstr("list \"l15\": more than 100000 items"));
 }
 
 }  // namespace
