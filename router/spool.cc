@@ -64,26 +64,72 @@ absl::Status FsyncFd(int fd, const std::string& path) {
 
 // The first `limit` bytes of a file (fewer if it is shorter); NotFound when
 // the file is gone.
-absl::StatusOr<std::string> ReadPrefix(const std::string& path,
-                                       uint64_t limit) {
+// Bytes read from a segment file at a time: reading a segment never holds
+// more than this plus one record, however large the segment.
+constexpr size_t kScanWindowBytes = 1 << 20;
+
+struct SegmentScan {
+  fmt::ScanResult scan;  // offsets in the file
+  uint64_t bytes = 0;    // bytes scanned: the file's size, or `limit`
+};
+
+// Scans the first `limit` bytes of a segment file (all of it when it is
+// shorter) piece by piece, with what fmt::ScanRecords would report for the
+// whole. `on_record` returns false to stop early. NotFound when the file is
+// gone.
+absl::StatusOr<SegmentScan> ScanSegmentFile(
+    const std::string& path, uint64_t limit,
+    absl::FunctionRef<bool(uint64_t offset, absl::string_view payload)>
+        on_record,
+    absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path);
-  std::string data(limit, '\0');
-  uint64_t done = 0;
-  while (done < limit) {
-    const ssize_t n = ::pread(fd, data.data() + done, limit - done, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = ErrnoStatus("cannot read", path);
-      ::close(fd);
-      return s;
+  SegmentScan result;
+  std::string window;  // the file's bytes from `base` on, not yet scanned
+  uint64_t base = 0;   // file offset of window[0]
+  uint64_t end = 0;    // file offset just past what was read
+  size_t read_size = kScanWindowBytes;
+  bool stopped = false;
+  while (!stopped) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(read_size, limit - end));
+    const size_t kept = window.size();
+    window.resize(kept + want);
+    size_t got = 0;
+    while (got < want) {
+      const ssize_t n =
+          ::pread(fd, window.data() + kept + got, want - got, end + got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        absl::Status s = ErrnoStatus("cannot read", path);
+        ::close(fd);
+        return s;
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
     }
-    if (n == 0) break;
-    done += static_cast<uint64_t>(n);
+    window.resize(kept + got);
+    end += got;
+    const bool at_end = got < want || end == limit;
+    const fmt::ScanResult scan = fmt::ScanRecords(
+        window,
+        [&](uint64_t offset, absl::string_view payload) {
+          if (!stopped && !on_record(base + offset, payload)) stopped = true;
+        },
+        [&](uint64_t from, uint64_t to) { on_corrupt(base + from, base + to); },
+        /*more_follows=*/!at_end);
+    if (scan.good_end > 0) result.scan.good_end = base + scan.good_end;
+    result.scan.corrupt_regions += scan.corrupt_regions;
+    if (at_end) break;
+    // Keep what is not scanned yet; a record larger than the window makes
+    // the next read larger, so that each pass gets further.
+    read_size = scan.resume_at == 0 ? read_size * 2 : kScanWindowBytes;
+    window.erase(0, scan.resume_at);
+    base += scan.resume_at;
   }
   ::close(fd);
-  data.resize(done);
-  return data;
+  result.bytes = end;
+  return result;
 }
 
 uint64_t PayloadSeq(absl::string_view payload) {
@@ -255,12 +301,11 @@ absl::Status Spool::Recover() {
   for (size_t i = 0; i < bases.size(); ++i) {
     const bool last = i + 1 == bases.size();
     const std::string path = SegmentPath(dir, bases[i]);
-    absl::StatusOr<std::string> data = core::ReadFileToString(path);
-    if (!data.ok()) return data.status();
-    const fmt::ScanResult scan = fmt::ScanRecords(
-        *data,
+    absl::StatusOr<SegmentScan> scanned = ScanSegmentFile(
+        path, std::numeric_limits<uint64_t>::max(),
         [&](uint64_t, absl::string_view payload) {
           max_seq = std::max(max_seq, PayloadSeq(payload));
+          return true;
         },
         [&](uint64_t from, uint64_t to) {
           m_.corrupt->Inc();
@@ -269,17 +314,19 @@ absl::Status Spool::Recover() {
                           {"offset", absl::StrCat(from)},
                           {"bytes", absl::StrCat(to - from)}});
         });
-    uint64_t size = data->size();
-    if (scan.good_end < data->size()) {
-      const std::string offset = absl::StrCat(scan.good_end);
-      const std::string bytes = absl::StrCat(data->size() - scan.good_end);
+    if (!scanned.ok()) return scanned.status();
+    const uint64_t good_end = scanned->scan.good_end;
+    uint64_t size = scanned->bytes;
+    if (good_end < size) {
+      const std::string offset = absl::StrCat(good_end);
+      const std::string bytes = absl::StrCat(size - good_end);
       if (last) {
         // A torn write (crash during append) or damage at the end: nothing
         // valid follows, so cut it off and append after the last good record.
-        if (::truncate(path.c_str(), static_cast<off_t>(scan.good_end)) != 0) {
+        if (::truncate(path.c_str(), static_cast<off_t>(good_end)) != 0) {
           return ErrnoStatus("cannot truncate", path);
         }
-        size = scan.good_end;
+        size = good_end;
         m_.truncated->Inc();
         core::LogWarn(
             "spool: truncated torn tail",
@@ -579,19 +626,13 @@ absl::Status Spool::ReadRecords(uint64_t after_seq,
     snapshot.assign(segments_.begin() + first, segments_.end());
   }
   for (const Segment& segment : snapshot) {
-    absl::StatusOr<std::string> data = ReadPrefix(segment.path, segment.size);
-    if (!data.ok()) {
-      if (absl::IsNotFound(data.status())) continue;  // compacted meanwhile
-      return data.status();
-    }
     bool stop = false;
-    fmt::ScanRecords(
-        *data,
+    absl::StatusOr<SegmentScan> scanned = ScanSegmentFile(
+        segment.path, segment.size,
         [&](uint64_t offset, absl::string_view payload) {
-          if (stop) return;
           const uint64_t seq = PayloadSeq(payload);
           if (seq <= after_seq || (skip != nullptr && skip->count(seq) > 0)) {
-            return;
+            return true;
           }
           absl::StatusOr<core::Alert> alert = fmt::DecodeAlertPayload(payload);
           if (!alert.ok()) {
@@ -599,12 +640,17 @@ absl::Status Spool::ReadRecords(uint64_t after_seq,
                            {{"segment", segment.path},
                             {"offset", absl::StrCat(offset)},
                             {"error", alert.status().message()}});
-            return;
+            return true;
           }
           m_.replayed->Inc();
           if (!fn(*std::move(alert))) stop = true;
+          return !stop;
         },
         [](uint64_t, uint64_t) {});
+    if (!scanned.ok()) {
+      if (absl::IsNotFound(scanned.status())) continue;  // compacted meanwhile
+      return scanned.status();
+    }
     if (stop) break;
   }
   return absl::OkStatus();

@@ -115,8 +115,9 @@ struct SpoolStats {
 // segment is never deleted. Compact() is not called by the spool itself: the
 // owner calls it periodically (and when appends are refused as full).
 //
-// Memory: ReadFrom/Replay and Open read one whole segment at a time
-// (segment_bytes, 64 MiB by default).
+// Memory: ReadFrom/Replay and Open read a segment 1 MiB at a time (more
+// only for a record larger than that), so that readers at once (every
+// output's replay, every resuming gRPC stream) stay small.
 //
 // Thread-safe. Blocking: Open (reads every segment), ReadFrom/Replay (read
 // files), MarkProgress/SetOutputs (write + fsync + rename + fsync dir),

@@ -104,6 +104,17 @@ bool ValidRecordAt(absl::string_view data, size_t offset,
   return true;
 }
 
+// A frame too short for its header, or with the magic and a plausible length
+// that reaches past the end of `data`.
+bool MayBeCutOffRecordAt(absl::string_view data, size_t offset) {
+  if (data.size() - offset < kRecordHeaderBytes) return true;
+  const char* p = data.data() + offset;
+  if (LoadU32(p) != kRecordMagic) return false;
+  const uint32_t length = LoadU32(p + 4);
+  return length != 0 && length <= kMaxRecordPayload &&
+         length > data.size() - offset - kRecordHeaderBytes;
+}
+
 bool IsPlainNameByte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -190,10 +201,15 @@ ScanResult ScanRecords(
     absl::string_view data,
     absl::FunctionRef<void(uint64_t offset, absl::string_view payload)>
         on_record,
-    absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt) {
+    absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt,
+    bool more_follows) {
   ScanResult result;
   size_t offset = 0;
   absl::string_view payload;
+  // Whether the frame at `at` may be a record that goes on past `data`.
+  auto cut_off = [&](size_t at) {
+    return more_follows && MayBeCutOffRecordAt(data, at);
+  };
   while (offset < data.size()) {
     if (ValidRecordAt(data, offset, &payload)) {
       on_record(offset, payload);
@@ -201,15 +217,28 @@ ScanResult ScanRecords(
       result.good_end = offset;
       continue;
     }
+    if (cut_off(offset)) {
+      result.resume_at = offset;
+      return result;
+    }
     // Damaged: look for the next valid record. A false match would need the
     // magic and a matching CRC-32C at a wrong offset.
     size_t next = offset + 1;
-    while (next < data.size() && !ValidRecordAt(data, next, &payload)) ++next;
+    while (next < data.size() && !ValidRecordAt(data, next, &payload)) {
+      if (cut_off(next)) {
+        result.resume_at = offset;  // the damage is reported once it ends
+        return result;
+      }
+      ++next;
+    }
     if (next >= data.size()) break;  // the tail: nothing valid follows
     on_corrupt(offset, next);
     ++result.corrupt_regions;
     offset = next;
   }
+  // With more_follows the scan never gets here early: the last bytes of a
+  // damaged region are always too short for a header, so cut_off() holds.
+  result.resume_at = data.size();
   return result;
 }
 

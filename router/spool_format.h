@@ -65,6 +65,11 @@ struct ScanResult {
   // Damaged regions that are followed by a valid record (each one skips at
   // least one record).
   int corrupt_regions = 0;
+  // Everything before this offset has been reported (records and damaged
+  // regions). A scan of a prefix (`more_follows`) stops at a frame that may
+  // be a record cut off by the end of the prefix: scan again from here once
+  // more bytes follow. Without `more_follows`, data.size().
+  uint64_t resume_at = 0;
 };
 
 // Walks the records of `data` in order. `on_record(offset, payload)` is called
@@ -72,11 +77,17 @@ struct ScanResult {
 // scan resumes at the next offset where a valid record starts, and calls
 // `on_corrupt(from, to)` for the skipped bytes. A damaged tail (no valid record
 // after it) is not reported through on_corrupt: it is data.size() - good_end.
+// With `more_follows`, `data` is a prefix of the segment: a frame that may be
+// a record not wholly inside it (a partial header, or the magic with a length
+// reaching past the end) ends the scan at resume_at instead of counting as
+// damage, so that reading a segment piece by piece finds exactly what one
+// scan of the whole would.
 ScanResult ScanRecords(
     absl::string_view data,
     absl::FunctionRef<void(uint64_t offset, absl::string_view payload)>
         on_record,
-    absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt);
+    absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt,
+    bool more_follows = false);
 
 struct ProgressData {
   uint64_t low_watermark = 0;

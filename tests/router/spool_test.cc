@@ -351,6 +351,36 @@ TEST_F(SpoolTest, RollsSegmentsAtTheSizeBound) {
   EXPECT_EQ(Seqs(ReadAll(*spool, 3)), Range(4, 12));
 }
 
+// Segments are read a window at a time: records that straddle windows, and
+// records larger than a window, come back whole and in order, when reading
+// and when recovering at open.
+TEST_F(SpoolTest, ReadsSegmentsLargerThanTheReadWindow) {
+  const std::string dir = NewDir("a");
+  SpoolOptions o = Options(dir);
+  o.segment_bytes = 8 << 20;
+  auto spool = OpenOrDie(o);
+  std::vector<core::Alert> want;
+  // About 3 MiB of 7,001-byte fields (no window edge falls on a record's),
+  // then one 3 MiB alert (three windows) and a few more after it.
+  for (int i = 0; i < 450; ++i) want.push_back(MakeAlert(i, 7001));
+  want.push_back(MakeAlert(450, 3 << 20));
+  for (int i = 451; i < 460; ++i) want.push_back(MakeAlert(i, 7001));
+  for (const core::Alert& a : want) ASSERT_TRUE(AppendSync(*spool, a).ok());
+  ASSERT_EQ(spool->segments(), 1u);
+
+  auto expect_all = [&](const Spool& s) {
+    std::vector<core::Alert> got = ReadAll(s);
+    ASSERT_EQ(Seqs(got), Range(1, want.size()));
+    for (size_t i = 0; i < want.size(); ++i) ExpectSameAlert(want[i], got[i]);
+    EXPECT_EQ(Seqs(ReadAll(s, 449)), Range(450, want.size()));
+  };
+  expect_all(*spool);
+  spool.reset();
+  spool = OpenOrDie(o);
+  expect_all(*spool);
+  EXPECT_EQ(*AppendSync(*spool, MakeAlert(460)), want.size() + 1);
+}
+
 TEST_F(SpoolTest, TornTailIsTruncatedAtEveryOffsetOfTheLastRecord) {
   const std::string pristine = NewDir("pristine");
   {
