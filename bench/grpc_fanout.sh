@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gRPC fan-out: `POST /` requests/s with 10 corral.v1.Alerts/Subscribe streams open against the
 # same corral with none (wrk, equal connections and duration, distinct alerts), and whether
-# every stream received every accepted alert.
+# every stream received every accepted alert, in seq order with no gap, resuming with after_seq
+# when corral cut it off as too slow.
 #
 # Usage: bench/grpc_fanout.sh   (environment: see bench/lib.sh; prints a Markdown section)
 set -euo pipefail
@@ -54,10 +55,12 @@ Load: \`$(WRK_COMMAND)\` POSTing distinct 1 KB alerts; spool \`fsync: batch\`; o
 /dev/null. The same config twice: without subscribers, then with $streams
 \`corral.v1.Alerts/Subscribe\` streams opened by \`corral_grpc_subscribers\` (one process, a
 reader thread per stream, on the same cores), which then waits until every stream has every
-accepted alert.
+accepted alert. A stream that falls more than the subscriber buffer (10,000 alerts) behind is
+cut off with \`RESOURCE_EXHAUSTED\` and resubscribes with \`after_seq\` = its last seq, as the
+API asks of clients; each stream checks that seqs arrive one after another (no gap, no repeat).
 
-| | requests/s | ratio | accepted | every stream got every alert | peak RSS |
-|---|---|---|---|---|---|
-| no subscribers | $base_rps | 1.00 | $base_accepted | — | $(mb "$base_peak") MB |
-| $streams streams | $rps | $(ratio "$rps" "$base_rps") | $accepted | yes ($(kv "$report" min)–$(kv "$report" max) each) | $(mb "$peak_kb") MB |
+| | requests/s | ratio | accepted | every stream got every alert | resumes (all streams) | peak RSS |
+|---|---|---|---|---|---|---|
+| no subscribers | $base_rps | 1.00 | $base_accepted | — | — | $(mb "$base_peak") MB |
+| $streams streams | $rps | $(ratio "$rps" "$base_rps") | $accepted | yes ($(kv "$report" min)–$(kv "$report" max) each, no gap) | $(kv "$report" resumes) | $(mb "$peak_kb") MB |
 EOF

@@ -1,17 +1,24 @@
-// Opens N corral.v1.Alerts/Subscribe streams and counts what each receives,
-// for bench/grpc_fanout.sh.
+// Opens N corral.v1.Alerts/Subscribe streams and checks what each receives,
+// for bench/grpc_fanout.sh. Each stream behaves as the API asks of a client:
+// when corral cuts it off as too slow (RESOURCE_EXHAUSTED) it resubscribes
+// with after_seq = the last seq it got, and so misses nothing.
 //
 // Usage: corral_grpc_subscribers TARGET STREAMS
 // Then, for each line "N" read on stdin: waits (at most 60 s) until every
 // stream has received N alerts and prints one line
-//   "streams=S expected=N min=M max=X ok=true|false"
-// Exits when stdin closes. A stream that ends early is reported on stderr.
+//   "streams=S expected=N min=M max=X resumes=R gaps=G ok=true|false"
+// where a gap is an alert whose seq is not the one after the last (every
+// alert is posted without filters, so a stream sees every seq: a gap is a
+// lost or repeated alert). Exits when stdin closes. A stream that ends other
+// than by being cut off or cancelled is reported on stderr and not resumed.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,10 +29,50 @@
 namespace {
 
 struct Stream {
-  grpc::ClientContext context;
+  std::mutex mu;  // guards context against TryCancel while it is replaced
+  std::unique_ptr<grpc::ClientContext> context;
+  bool stopping = false;
   std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> resumes{0};
+  std::atomic<uint64_t> gaps{0};
   std::thread reader;
 };
+
+// Reads one stream until it is cancelled or fails, resuming after each
+// RESOURCE_EXHAUSTED.
+void ReadStream(corral::v1::Alerts::Stub* stub, Stream* s, int index) {
+  uint64_t last = 0;  // 0: nothing received yet
+  while (true) {
+    corral::v1::SubscribeRequest request;
+    if (last != 0) request.set_after_seq(last);
+    grpc::ClientContext* context;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->stopping) return;
+      s->context = std::make_unique<grpc::ClientContext>();
+      context = s->context.get();
+    }
+    auto reader = stub->Subscribe(context, request);
+    corral::v1::Alert alert;
+    while (reader->Read(&alert)) {
+      if (last != 0 && alert.seq() != last + 1) {
+        s->gaps.fetch_add(1, std::memory_order_relaxed);
+      }
+      last = alert.seq();
+      s->received.fetch_add(1, std::memory_order_relaxed);
+    }
+    const grpc::Status status = reader->Finish();
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      s->resumes.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (status.error_code() != grpc::StatusCode::CANCELLED) {
+      std::cerr << "stream " << index << " ended: " << status.error_code()
+                << " " << status.error_message() << "\n";
+    }
+    return;
+  }
+}
 
 }  // namespace
 
@@ -42,44 +89,42 @@ int main(int argc, char** argv) {
   for (int i = 0; i < count; ++i) {
     auto stream = std::make_unique<Stream>();
     Stream* s = stream.get();
-    s->reader = std::thread([s, &stub, i] {
-      auto reader = stub->Subscribe(&s->context, corral::v1::SubscribeRequest());
-      corral::v1::Alert alert;
-      while (reader->Read(&alert)) {
-        s->received.fetch_add(1, std::memory_order_relaxed);
-      }
-      grpc::Status status = reader->Finish();
-      if (status.error_code() != grpc::StatusCode::CANCELLED) {
-        std::cerr << "stream " << i << " ended: " << status.error_code() << " "
-                  << status.error_message() << "\n";
-      }
-    });
+    s->reader = std::thread([s, &stub, i] { ReadStream(stub.get(), s, i); });
     streams.push_back(std::move(stream));
   }
   std::string line;
   while (std::getline(std::cin, line)) {
     const uint64_t expected = std::stoull(line);
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    uint64_t min = 0, max = 0;
+    uint64_t min = 0, max = 0, resumes = 0, gaps = 0;
     while (true) {
       min = UINT64_MAX;
-      max = 0;
+      max = resumes = gaps = 0;
       for (const auto& s : streams) {
         const uint64_t n = s->received.load(std::memory_order_relaxed);
         min = std::min(min, n);
         max = std::max(max, n);
+        resumes += s->resumes.load(std::memory_order_relaxed);
+        gaps += s->gaps.load(std::memory_order_relaxed);
       }
       if (min >= expected || absl::Now() > deadline) break;
       absl::SleepFor(absl::Milliseconds(20));
     }
-    std::printf("streams=%d expected=%lu min=%lu max=%lu ok=%s\n", count,
-                static_cast<unsigned long>(expected),
-                static_cast<unsigned long>(min),
-                static_cast<unsigned long>(max),
-                min == expected && max == expected ? "true" : "false");
+    const bool ok = min == expected && max == expected && gaps == 0;
+    std::printf(
+        "streams=%d expected=%lu min=%lu max=%lu resumes=%lu gaps=%lu "
+        "ok=%s\n",
+        count, static_cast<unsigned long>(expected),
+        static_cast<unsigned long>(min), static_cast<unsigned long>(max),
+        static_cast<unsigned long>(resumes), static_cast<unsigned long>(gaps),
+        ok ? "true" : "false");
     std::fflush(stdout);
   }
-  for (const auto& s : streams) s->context.TryCancel();
+  for (const auto& s : streams) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->stopping = true;
+    if (s->context != nullptr) s->context->TryCancel();
+  }
   for (const auto& s : streams) s->reader.join();
   return 0;
 }
