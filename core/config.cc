@@ -1024,6 +1024,14 @@ void ApplyFsk(FskReader& r, bool fsk_file, Config* config) {
       r.Error(addr, *err);
     } else {
       config->listen.http = listen;
+      // Falcosidekick has no gRPC port; corral's follows the HTTP one's
+      // address, so that an HTTP port kept on loopback does not come with a
+      // gRPC port open to the network. Its port is 2803, or one the system
+      // picks (0) when the HTTP port is.
+      if (fsk_file) {
+        config->listen.grpc =
+            absl::StrCat(host, ":", port_text == "0" ? "0" : "2803");
+      }
     }
   }
 

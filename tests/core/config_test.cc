@@ -603,6 +603,26 @@ discord:
   }
 }
 
+// Falcosidekick has no gRPC port: corral's follows listenaddress, so that
+// HTTP kept on loopback does not leave gRPC open on every interface, and
+// takes a port of the system's choosing when listenport asks for one.
+TEST(ConfigFalcosidekick, GrpcListensWhereListenAddressSays) {
+  absl::StatusOr<Config> c =
+      Load("listenaddress: 127.0.0.1\nlistenport: 2901\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen.http, "127.0.0.1:2901");
+  EXPECT_EQ(c->listen.grpc, "127.0.0.1:2803");
+
+  c = Load("listenaddress: 127.0.0.1\nlistenport: 0\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen.http, "127.0.0.1:0");
+  EXPECT_EQ(c->listen.grpc, "127.0.0.1:0");
+
+  c = Load("listenaddress: \"::1\"\nlistenport: 2901\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen.grpc, "[::1]:2803");
+}
+
 TEST(ConfigFalcosidekick, SampleConfigWithEmptySectionsHasNoOutputs) {
   absl::StatusOr<Config> c = Load(R"(listenport: 2801
 slack:
