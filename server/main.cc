@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/openssl_exit.h"
 #include "ingest/rules/rules_cli.h"
 #include "outputs/registry.h"
 #include "server/app.h"
@@ -155,6 +156,7 @@ int Run(const Args& args, const corral::outputs::Registry& registry) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  corral::core::KeepOpenSslStateAtExit();
   // Debian builds abseil with its debug deadlock detector on: every Mutex
   // lock then updates a global lock graph. Lock order is a property of the
   // code, checked by the tests (where the detector stays on), not something

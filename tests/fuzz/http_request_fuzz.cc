@@ -10,6 +10,7 @@
 // is reported), and whatever it writes is HTTP/1.1 responses.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,8 +64,8 @@ struct Service {
   }
 
   AcceptingIntake accepting;
-  core::EnrichingIntake enriching{
-      core::Enrichment{{{"env", "fuzz"}}, {"fuzz"}}, &accepting};
+  core::EnrichingIntake enriching{core::Enrichment{{{"env", "fuzz"}}, {"fuzz"}},
+                                  &accepting};
   core::MetricsRegistry metrics;
   corral::ingest::HttpAlertIngest ingest{&enriching, &metrics, "fuzz-host"};
   std::atomic<server::ServingState> state{server::ServingState::kServing};
@@ -83,8 +84,17 @@ std::string Exchange(int port, absl::string_view input) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  Check(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0,
-        "connect", std::strerror(errno));
+  // libFuzzer's SIGALRM (its -timeout clock) interrupts blocking calls: a
+  // connect goes on in the background, a send or recv is retried.
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    Check(errno == EINTR, "connect", std::strerror(errno));
+    pollfd pfd{fd, POLLOUT, 0};
+    while (::poll(&pfd, 1, -1) < 0) Check(errno == EINTR, "poll", "");
+    int error = 0;
+    socklen_t len = sizeof(error);
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+    Check(error == 0, "connect", std::strerror(error));
+  }
   timeval timeout{kReadTimeoutSeconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   int one = 1;
@@ -94,8 +104,9 @@ std::string Exchange(int port, absl::string_view input) {
   // reply): a failed send then ends the input early, as it would for a client.
   size_t sent = 0;
   while (sent < input.size()) {
-    ssize_t n = ::send(fd, input.data() + sent, input.size() - sent,
-                       MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(fd, input.data() + sent, input.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
@@ -109,6 +120,7 @@ std::string Exchange(int port, absl::string_view input) {
       received.append(buffer, static_cast<size_t>(n));
       continue;
     }
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       Fail("the server did not close the connection after the input ended",
            received);
