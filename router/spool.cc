@@ -62,8 +62,6 @@ absl::Status FsyncFd(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
-// The first `limit` bytes of a file (fewer if it is shorter); NotFound when
-// the file is gone.
 // Bytes read from a segment file at a time: reading a segment never holds
 // more than this plus one record, however large the segment.
 constexpr size_t kScanWindowBytes = 1 << 20;
