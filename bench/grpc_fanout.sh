@@ -18,8 +18,9 @@ wrk_script "$work/corral.lua" "$(falco_alert)"
 # accepted, peak_kb, report (the subscribers' line, "-" without).
 run() {  # streams
   note "grpc fan-out: $1 streams"
+  # Retained for an hour (the default), so that a stream cut off as too slow can resume.
   start_corral "fanout-$1" batch "outputs:
-  - {name: sink, type: file, path: /dev/null, queue_size: 10000000}"
+  - {name: sink, type: file, path: /dev/null, queue_size: 10000000}" 1h
   report="-"
   if [ "$1" -gt 0 ]; then
     coproc SUBS { "$BENCH_BUILD/corral_grpc_subscribers" "127.0.0.1:$corral_grpc_port" "$1" 2>"$work/subs.err"; }
@@ -51,7 +52,7 @@ record_check "gRPC: $streams Subscribe streams / none (requests/s)" "$(ratio "$r
 cat <<EOF
 ## gRPC fan-out: $streams \`Subscribe\` streams against none (\`bench/grpc_fanout.sh\`)
 
-Load: \`$(WRK_COMMAND)\` POSTing distinct 1 KB alerts; spool \`fsync: batch\`; one \`file\` output to
+Load: \`$(WRK_COMMAND)\` POSTing distinct 1 KB alerts; spool \`fsync: batch\`, \`retain: 1h\`; one \`file\` output to
 /dev/null. The same config twice: without subscribers, then with $streams
 \`corral.v1.Alerts/Subscribe\` streams opened by \`corral_grpc_subscribers\` (one process, a
 reader thread per stream, on the same cores), which then waits until every stream has every

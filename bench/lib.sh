@@ -224,15 +224,16 @@ CONF
   wait_http "http://127.0.0.1:$nginx_port/" "$nginx_pid" "$work/nginx/error.log"
 }
 
-# corral on ephemeral loopback ports with its own spool (`fsync`, segments deleted as soon as
-# every output is past them) and the rest of its config from `yaml` (outputs, ingest). Waits
-# until it serves. Sets corral_pid, corral_port (HTTP), corral_grpc_port.
-start_corral() {  # name fsync yaml
+# corral on ephemeral loopback ports with its own spool (`fsync`; segments kept for `retain`,
+# default 0s: deleted as soon as every output is past them) and the rest of its config from
+# `yaml` (outputs, ingest). Waits until it serves. Sets corral_pid, corral_port (HTTP),
+# corral_grpc_port.
+start_corral() {  # name fsync yaml [retain]
   local conf="$work/$1.yaml" log="$work/$1.log"
   rm -rf "$work/$1-spool"
   cat >"$conf" <<CONF
 listen: {http: 127.0.0.1:0, grpc: 127.0.0.1:0}
-spool: {dir: $work/$1-spool, fsync: $2, retain: 0s}
+spool: {dir: $work/$1-spool, fsync: $2, retain: ${4:-0s}}
 $3
 CONF
   "$BENCH_BUILD/corral" -c "$conf" 2>"$log" &

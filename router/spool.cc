@@ -646,7 +646,13 @@ absl::Status Spool::ReadRecords(uint64_t after_seq,
         },
         [](uint64_t, uint64_t) {});
     if (!scanned.ok()) {
-      if (absl::IsNotFound(scanned.status())) continue;  // compacted meanwhile
+      // Every segment of the snapshot holds seqs the caller asked for: one
+      // that retention removed meanwhile is a gap, never skipped in silence.
+      if (absl::IsNotFound(scanned.status())) {
+        return absl::OutOfRangeError(
+            absl::StrCat("spool: the segment from seq ", segment.base_seq,
+                         " was removed by retention while it was being read"));
+      }
       return scanned.status();
     }
     if (stop) break;

@@ -155,6 +155,8 @@ class Spool {
   // Calls fn for every durable record with seq > after_seq, in seq order, until
   // fn returns false. Records appended after the call started may or may not
   // be included. Damaged records are skipped (they were counted at Open).
+  // OutOfRange when Compact() removes a segment before it is read: what was
+  // handed out so far is complete, but the read cannot go on without a gap.
   absl::Status ReadFrom(uint64_t after_seq,
                         absl::FunctionRef<bool(core::Alert)> fn) const;
   // ReadFrom(the output's low watermark) minus its finished_above: exactly the

@@ -160,6 +160,14 @@ grpc::Status AlertsService::Subscribe(grpc::ServerContext* context,
       }
       return true;
     });
+    if (absl::IsOutOfRange(read)) {
+      return grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("alerts after seq ", last, " are no longer retained (",
+                       read.message(),
+                       "); resubscribe without after_seq, or with "
+                       "after_seq=0 for everything retained"));
+    }
     if (!read.ok()) {
       return grpc::Status(
           grpc::StatusCode::INTERNAL,

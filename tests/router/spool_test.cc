@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "core/file_util.h"
 #include "core/metrics.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "router/spool_format.h"
 #include "tests/fakes/fake_clock.h"
@@ -29,6 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using fakes::FakeClock;
+using ::testing::HasSubstr;
 
 // A fresh directory per test (and per call).
 std::string NewDir(const std::string& tag) {
@@ -640,6 +642,27 @@ TEST_F(SpoolRetentionTest, RemovedOutputNoLongerHoldsSegments) {
   spool_.reset();
   spool_ = OpenOrDie(options_);
   EXPECT_EQ(spool_->outputs(), std::vector<std::string>{"b"});
+}
+
+TEST_F(SpoolRetentionTest, SegmentRemovedDuringAReadEndsItWithOutOfRange) {
+  ASSERT_TRUE(spool_->MarkProgress("a", 10, {}).ok());
+  ASSERT_TRUE(spool_->MarkProgress("b", 10, {}).ok());
+  std::vector<uint64_t> seen;
+  const absl::Status read = spool_->ReadFrom(0, [&](core::Alert alert) {
+    seen.push_back(alert.seq);
+    // While the first segment is being read, retention removes the sealed
+    // ones, the segment being read among them.
+    if (alert.seq == 1) {
+      clock_.Advance(absl::Hours(2));
+      EXPECT_EQ(*spool_->Compact(), 4);
+    }
+    return true;
+  });
+  EXPECT_TRUE(absl::IsOutOfRange(read)) << read;
+  EXPECT_THAT(read.message(), HasSubstr("removed by retention"));
+  // What was handed out has no gap: the read stopped instead of skipping.
+  EXPECT_EQ(seen, Range(1, 2));
+  EXPECT_EQ(Seqs(ReadAll(*spool_)), Range(9, 10));
 }
 
 TEST_F(SpoolTest, FullRefusesNewAppendsAndResumesWhenSpaceFrees) {
