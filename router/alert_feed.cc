@@ -5,18 +5,28 @@
 namespace corral::router {
 
 struct AlertFeed::State {
-  State(OutputFilter f, int64_t c) : filter(std::move(f)), capacity(c) {}
+  State(OutputFilter f, int64_t c, ReadyHook hook)
+      : filter(std::move(f)), capacity(c), on_ready(std::move(hook)) {}
 
   const OutputFilter filter;
   const int64_t capacity;
+  const ReadyHook on_ready;
 
   absl::Mutex mu;
   std::deque<core::AlertPtr> buffer ABSL_GUARDED_BY(mu);
   bool overflowed ABSL_GUARDED_BY(mu) = false;
   bool closed ABSL_GUARDED_BY(mu) = false;
+  // The reader found nothing and waits for on_ready.
+  bool armed ABSL_GUARDED_BY(mu) = true;
 
   bool Ready() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     return !buffer.empty() || overflowed || closed;
+  }
+  // Whether on_ready is due now that the state changed; disarms it.
+  bool TakeWakeUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (on_ready == nullptr || !armed) return false;
+    armed = false;
+    return true;
   }
 };
 
@@ -39,12 +49,13 @@ AlertFeed::AlertFeed(core::MetricsRegistry* metrics) {
 AlertFeed::~AlertFeed() = default;
 
 std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
-    OutputFilter filter, int64_t capacity) {
-  auto state = std::make_shared<State>(std::move(filter),
-                                       std::max<int64_t>(capacity, 1));
+    OutputFilter filter, int64_t capacity, ReadyHook on_ready) {
+  auto state = std::make_shared<State>(
+      std::move(filter), std::max<int64_t>(capacity, 1), std::move(on_ready));
   {
     absl::MutexLock lock(&mu_);
     if (closed_) {
+      // Nobody can be waiting yet: the reader finds this on its first take.
       absl::MutexLock state_lock(&state->mu);
       state->closed = true;
     } else {
@@ -55,18 +66,26 @@ std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
   return std::unique_ptr<Subscription>(new Subscription(this, state));
 }
 
+// Hooks run with mu_ held but not the subscriber's lock: Unsubscribe() takes
+// mu_, so no hook runs once a Subscription's destructor returned, and a hook
+// may take locks its reader holds while it calls TryTake().
 void AlertFeed::Publish(const core::AlertPtr& alert) {
   absl::MutexLock lock(&mu_);
   for (const std::shared_ptr<State>& state : subscribers_) {
     if (!state->filter.Matches(*alert)) continue;
-    absl::MutexLock state_lock(&state->mu);
-    if (state->overflowed || state->closed) continue;
-    if (static_cast<int64_t>(state->buffer.size()) >= state->capacity) {
-      state->overflowed = true;
-      overflows_->Inc();
-      continue;
+    bool wake = false;
+    {
+      absl::MutexLock state_lock(&state->mu);
+      if (state->overflowed || state->closed) continue;
+      if (static_cast<int64_t>(state->buffer.size()) >= state->capacity) {
+        state->overflowed = true;
+        overflows_->Inc();
+      } else {
+        state->buffer.push_back(alert);
+      }
+      wake = state->TakeWakeUp();
     }
-    state->buffer.push_back(alert);
+    if (wake) state->on_ready();
   }
 }
 
@@ -74,8 +93,13 @@ void AlertFeed::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;
   for (const std::shared_ptr<State>& state : subscribers_) {
-    absl::MutexLock state_lock(&state->mu);
-    state->closed = true;
+    bool wake = false;
+    {
+      absl::MutexLock state_lock(&state->mu);
+      state->closed = true;
+      wake = state->TakeWakeUp();
+    }
+    if (wake) state->on_ready();
   }
 }
 
@@ -110,6 +134,20 @@ AlertFeed::Batch AlertFeed::Subscription::Next(absl::Time deadline, size_t max,
     };
     s.mu.AwaitWithTimeout(absl::Condition(&full), linger);
   }
+  return Take(max);
+}
+
+AlertFeed::Batch AlertFeed::Subscription::TryTake(size_t max) {
+  absl::MutexLock lock(&state_->mu);
+  Batch batch = Take(max);
+  if (batch.alerts.empty() && !batch.overflowed && !batch.closed) {
+    state_->armed = true;
+  }
+  return batch;
+}
+
+AlertFeed::Batch AlertFeed::Subscription::Take(size_t max) {
+  State& s = *state_;
   Batch batch;
   const size_t n = std::min(max, s.buffer.size());
   batch.alerts.assign(std::make_move_iterator(s.buffer.begin()),

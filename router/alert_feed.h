@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -45,10 +46,18 @@ class AlertFeed {
   AlertFeed(const AlertFeed&) = delete;
   AlertFeed& operator=(const AlertFeed&) = delete;
 
+  // Called when a subscription that was found empty by TryTake() (or never
+  // read yet) gets an alert, overflows or closes; once per such wait. It runs
+  // on the publishing thread (or the one calling Close()), so it must be quick
+  // and must not call back into the feed or the subscription.
+  using ReadyHook = std::function<void()>;
+
   // A subscriber that sees, from now on, every published alert `filter`
-  // matches, holding at most `capacity` (>= 1) not yet taken.
-  std::unique_ptr<Subscription> Subscribe(OutputFilter filter,
-                                          int64_t capacity);
+  // matches, holding at most `capacity` (>= 1) not yet taken. `on_ready`, if
+  // given, lets a reader that cannot block (a gRPC reactor) learn when to
+  // TryTake() again; it is never called once the Subscription is destroyed.
+  std::unique_ptr<Subscription> Subscribe(OutputFilter filter, int64_t capacity,
+                                          ReadyHook on_ready = nullptr);
 
   // Offers an accepted alert (with its seq) to every subscriber. Alerts must
   // come in seq order.
@@ -83,10 +92,16 @@ class AlertFeed::Subscription {
   // wake-up. An empty batch with neither flag set means the deadline passed.
   Batch Next(absl::Time deadline, size_t max,
              absl::Duration linger = absl::ZeroDuration());
+  // Takes up to `max` alerts without waiting. When it finds nothing to hand
+  // out (no alert and neither flag), the subscription's ReadyHook fires on the
+  // next alert, overflow or close.
+  Batch TryTake(size_t max);
 
  private:
   friend class AlertFeed;
   Subscription(AlertFeed* feed, std::shared_ptr<State> state);
+  // Hands out up to `max`, with the state's lock held.
+  Batch Take(size_t max);
 
   AlertFeed* const feed_;
   const std::shared_ptr<State> state_;

@@ -1,5 +1,6 @@
 #include "router/alert_feed.h"
 
+#include <atomic>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -145,6 +146,68 @@ TEST_F(AlertFeedTest, ALingeringReaderTakesWhatArrivesUntilItsBatchIsFull) {
   EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
   reader.join();
   EXPECT_THAT(Seqs(batch), ElementsAre(1, 2, 3, 4));
+}
+
+TEST_F(AlertFeedTest, TheReadyHookFiresOncePerEmptyTake) {
+  int wake_ups = 0;
+  auto sub = feed_.Subscribe(Everything(), 2, [&] { ++wake_ups; });
+  // A new subscriber waits from the start.
+  feed_.Publish(MakeAlert(1));
+  EXPECT_EQ(wake_ups, 1);
+  // Not taken yet: more alerts do not call again.
+  feed_.Publish(MakeAlert(2));
+  EXPECT_EQ(wake_ups, 1);
+  AlertFeed::Batch batch = sub->TryTake(1);
+  EXPECT_THAT(Seqs(batch), ElementsAre(1));
+  // A take that found something does not arm the hook.
+  feed_.Publish(MakeAlert(3));
+  EXPECT_EQ(wake_ups, 1);
+  EXPECT_THAT(Seqs(sub->TryTake(10)), ElementsAre(2, 3));
+  EXPECT_EQ(wake_ups, 1);
+  // Only a take that found nothing does.
+  batch = sub->TryTake(10);
+  EXPECT_TRUE(batch.alerts.empty());
+  EXPECT_FALSE(batch.overflowed || batch.closed);
+  feed_.Publish(MakeAlert(4));
+  EXPECT_EQ(wake_ups, 2);
+}
+
+TEST_F(AlertFeedTest, TheReadyHookFiresOnOverflowAndOnClose) {
+  int wake_ups = 0;
+  auto sub = feed_.Subscribe(Everything(), 1, [&] { ++wake_ups; });
+  EXPECT_TRUE(sub->TryTake(10).alerts.empty());
+  feed_.Publish(MakeAlert(1));
+  EXPECT_EQ(wake_ups, 1);
+  EXPECT_THAT(Seqs(sub->TryTake(10)), ElementsAre(1));
+  EXPECT_TRUE(sub->TryTake(10).alerts.empty());
+  // Full with one, then cut off: the overflow is a reason to look too.
+  feed_.Publish(MakeAlert(2));
+  EXPECT_EQ(wake_ups, 2);
+  feed_.Publish(MakeAlert(3));
+  EXPECT_EQ(wake_ups, 2);  // the reader has not looked since
+  AlertFeed::Batch batch = sub->TryTake(10);
+  EXPECT_THAT(Seqs(batch), ElementsAre(2));
+  EXPECT_TRUE(batch.overflowed);
+
+  auto idle = feed_.Subscribe(Everything(), 10, [&] { wake_ups += 10; });
+  EXPECT_TRUE(idle->TryTake(10).alerts.empty());
+  feed_.Close();
+  EXPECT_EQ(wake_ups, 12);
+  EXPECT_TRUE(idle->TryTake(10).closed);
+}
+
+TEST_F(AlertFeedTest, NoHookRunsOnceTheSubscriptionIsGone) {
+  std::atomic<int> wake_ups{0};
+  auto sub = feed_.Subscribe(Everything(), 1000, [&] { ++wake_ups; });
+  std::thread publisher([&] {
+    for (uint64_t seq = 1; seq <= 2000; ++seq) feed_.Publish(MakeAlert(seq));
+  });
+  while (wake_ups.load() == 0) std::this_thread::yield();
+  sub->TryTake(10);
+  sub.reset();
+  const int after_reset = wake_ups.load();
+  publisher.join();
+  EXPECT_EQ(wake_ups.load(), after_reset);
 }
 
 TEST_F(AlertFeedTest, DestroyingASubscriptionUnsubscribes) {
