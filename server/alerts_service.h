@@ -2,6 +2,7 @@
 #define CORRAL_SERVER_ALERTS_SERVICE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,22 +12,25 @@
 #include "router/alert_feed.h"
 #include "router/router.h"
 #include "router/spool.h"
+#include "server/subscribe_stream.h"
 
 namespace corral::server {
-
-class AlertProtoCache;
 
 // corral.v1.Alerts (proto/corral/v1/alerts.proto):
 //   Publish      validation as `POST /`, then the intake; answers once the
 //                alert is durable. Counts corral_inputs_total{source="grpc"}.
 //   Subscribe    the live feed through the request's filters; with after_seq,
 //                the retained alerts after it from the spool first, then the
-//                live feed, with no gap and no duplicate between the two.
+//                live feed, with no gap and no duplicate between the two (see
+//                SubscribeStream).
 //   ListOutputs  the output queues' counts.
-// Every call needs listen.auth_token when it is set. Blocking handlers (the
-// synchronous gRPC API): Publish waits for the spool, Subscribe for alerts.
-// Everything borrowed must outlive the service.
-class AlertsService final : public v1::Alerts::Service {
+// Every call needs listen.auth_token when it is set. Publish and ListOutputs
+// are synchronous handlers (Publish waits for the spool); Subscribe uses the
+// callback API, so that idle and busy streams hold no thread. Everything
+// borrowed must outlive the service, and the gRPC server must be shut down
+// before the service is destroyed.
+class AlertsService final
+    : public v1::Alerts::WithRawCallbackMethod_Subscribe<v1::Alerts::Service> {
  public:
   struct Options {
     std::string auth_token;
@@ -40,20 +44,26 @@ class AlertsService final : public v1::Alerts::Service {
 
   grpc::Status Publish(grpc::ServerContext* context, const v1::Alert* request,
                        v1::PublishResponse* response) override;
-  grpc::Status Subscribe(grpc::ServerContext* context,
-                         const v1::SubscribeRequest* request,
-                         grpc::ServerWriter<v1::Alert>* writer) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
   grpc::Status ListOutputs(grpc::ServerContext* context,
                            const v1::ListOutputsRequest* request,
                            v1::ListOutputsResponse* response) override;
 
  private:
+  // Checks a Subscribe request; sets the filter and the seq to resume after.
+  grpc::Status ParseSubscribe(const grpc::ByteBuffer& raw,
+                              std::optional<router::OutputFilter>* filter,
+                              std::optional<uint64_t>* after_seq) const;
+
   const Options options_;
   core::Intake* const intake_;
-  router::AlertFeed* const feed_;
   const router::Spool* const spool_;
   const router::Router* const router_;  // for its output queues
-  const std::unique_ptr<AlertProtoCache> proto_cache_;
+  AlertWireCache wire_cache_;
+  StreamWaker waker_;
+  const SubscribeShared subscribe_;
   core::Counter* accepted_;
   core::Counter* invalid_;
   core::Counter* refused_;

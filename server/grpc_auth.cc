@@ -4,7 +4,7 @@
 
 namespace corral::server {
 
-grpc::Status CheckBearerToken(const grpc::ServerContext& context,
+grpc::Status CheckBearerToken(const grpc::ServerContextBase& context,
                               const std::string& token) {
   if (token.empty()) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();

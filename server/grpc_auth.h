@@ -11,7 +11,7 @@ namespace corral::server {
 // listen.auth_token on the gRPC port: OK when `token` is empty or the call's
 // `authorization` metadata is "Bearer <token>"; UNAUTHENTICATED otherwise.
 // The token never appears in the status.
-grpc::Status CheckBearerToken(const grpc::ServerContext& context,
+grpc::Status CheckBearerToken(const grpc::ServerContextBase& context,
                               const std::string& token);
 
 }  // namespace corral::server

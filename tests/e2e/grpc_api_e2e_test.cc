@@ -312,6 +312,35 @@ TEST_F(GrpcApiTest, ResumingWithAfterSeqLosesNothingAndRepeatsNothing) {
   EXPECT_THAT(status.error_message(), HasSubstr("past the last seq"));
 }
 
+TEST_F(GrpcApiTest, AResumeFiltersTheBacklogAndThenTheLiveFeed) {
+  ASSERT_TRUE(Start("", "  fsync: never\n").ok());
+  // More than one batch of backlog, of which a third matches.
+  std::vector<uint64_t> wanted;
+  for (int i = 0; i < 700; ++i) {
+    const bool critical = i % 3 == 0;
+    const uint64_t seq =
+        Post(AlertJson(critical ? "Critical" : "Notice", absl::StrCat("m", i)));
+    if (critical) wanted.push_back(seq);
+  }
+  v1::SubscribeRequest request;
+  request.set_min_priority(v1::PRIORITY_CRITICAL);
+  request.set_after_seq(0);
+  Subscriber resumed(channel_, request);
+  std::vector<v1::Alert> backlog = resumed.Read(wanted.size());
+  ASSERT_EQ(backlog.size(), wanted.size());
+  for (size_t i = 0; i < backlog.size(); ++i) {
+    ASSERT_EQ(backlog[i].seq(), wanted[i]);
+  }
+  // The live feed goes through the same filter after the backlog.
+  Post(AlertJson("Notice", "live notice"));
+  const uint64_t live = Post(AlertJson("Critical", "live critical"));
+  std::vector<v1::Alert> next = resumed.Read(1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].seq(), live);
+  EXPECT_EQ(Marker(next[0]), "live critical");
+  resumed.Finish();
+}
+
 TEST_F(GrpcApiTest, ASlowSubscriberIsCutOffAndResumesWithoutAGap) {
   // Not a durability test: without fsyncs the posting is quick even when the
   // machine is busy.
