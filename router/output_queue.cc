@@ -21,6 +21,13 @@ uint64_t ApproxSize(const core::Alert& alert) {
 // shorter, timeouts.
 constexpr absl::Duration kSendDeadline = absl::Seconds(120);
 
+// Records one read of the spool hands over at most, matching or not, so that
+// the seqs of a long run of alerts the filter skips are applied in pieces.
+constexpr size_t kMaxRecordsPerRead = 65536;
+
+// How long the reader waits before it tries a failed spool read again.
+constexpr absl::Duration kReadRetry = absl::Seconds(1);
+
 }  // namespace
 
 OutputQueue::OutputQueue(const core::OutputConfig& config,
@@ -69,7 +76,16 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
   depth_gauge_ =
       metrics
           ->AddGauge("corral_queue_depth",
-                     "Alerts waiting for or in delivery, per output.",
+                     "Alerts waiting for or in delivery, per output, also "
+                     "those not read back from the spool yet (an upper "
+                     "bound).",
+                     {"output"})
+          ->With(by_output);
+  in_memory_gauge_ =
+      metrics
+          ->AddGauge("corral_queue_in_memory",
+                     "Alerts held in memory (waiting or in delivery), per "
+                     "output; at most its queue_size.",
                      {"output"})
           ->With(by_output);
   latency_ = metrics
@@ -81,38 +97,63 @@ OutputQueue::OutputQueue(const core::OutputConfig& config,
 
 OutputQueue::~OutputQueue() { Stop(); }
 
-bool OutputQueue::TryReserve() {
+bool OutputQueue::Offer(uint64_t seq) {
+  offered_through_ = std::max(offered_through_, seq);
+  return !paging_ && seq > taken_through_;
+}
+
+void OutputQueue::StartPaging() {
+  paging_ = true;
+  // The position where the reader last handed back is before every seq
+  // pushed since: reading goes on from there (or from the start of the
+  // segment holding the next seq, when that is later).
+  cursor_.after_seq = taken_through_;
+}
+
+void OutputQueue::Push(core::AlertPtr alert) {
   absl::MutexLock lock(&mu_);
-  if (static_cast<int64_t>(waiting_.size()) + in_flight_ + reserved_ >=
-      queue_size_) {
-    return false;
+  if (Offer(alert->seq)) {
+    if (spool_ != nullptr && InMemory() >= queue_size_) {
+      StartPaging();  // this alert is the first the reader will read
+    } else {
+      taken_through_ = alert->seq;
+      waiting_.push_back({std::move(alert), clock_->Now()});
+    }
   }
-  ++reserved_;
-  return true;
-}
-
-void OutputQueue::CancelReservation() {
-  absl::MutexLock lock(&mu_);
-  --reserved_;
-}
-
-void OutputQueue::Push(core::AlertPtr alert, bool reserved) {
-  absl::MutexLock lock(&mu_);
-  if (reserved) --reserved_;
-  waiting_.push_back({std::move(alert), clock_->Now()});
-  depth_gauge_->Add(1);
+  Update();
 }
 
 void OutputQueue::Skip(uint64_t seq) {
   absl::MutexLock lock(&mu_);
-  progress_.Finish(seq);
+  if (Offer(seq)) {
+    taken_through_ = seq;
+    progress_.Finish(seq);
+  }
+  Update();
 }
 
-void OutputQueue::ResumeFrom(uint64_t low_watermark,
-                             const std::set<uint64_t>& finished_above) {
+void OutputQueue::FinishMissing(uint64_t from, uint64_t to) {
+  for (uint64_t seq = from; seq < to; ++seq) progress_.Finish(seq);
+}
+
+uint64_t OutputQueue::ResumeFrom(const Spool* spool, uint64_t low_watermark,
+                                 const std::set<uint64_t>& finished_above) {
+  const uint64_t head = spool->last_seq();
   absl::MutexLock lock(&mu_);
   progress_ = CompletionTracker(low_watermark);
   for (uint64_t seq : finished_above) progress_.Finish(seq);
+  spool_ = spool;
+  taken_through_ = low_watermark;
+  cursor_ = SpoolCursor{};
+  StartPaging();
+  resume_head_ = head;
+  uint64_t backlog =
+      resume_head_ > low_watermark ? resume_head_ - low_watermark : 0;
+  for (uint64_t seq : finished_above) {
+    if (seq > low_watermark && seq <= resume_head_) --backlog;
+  }
+  Update();
+  return backlog;
 }
 
 CompletionTracker OutputQueue::Progress() const {
@@ -127,6 +168,12 @@ void OutputQueue::Start() {
     workers_.emplace_back([this] { WorkerLoop(); });
     pthread_setname_np(workers_.back().native_handle(), thread_name.c_str());
   }
+  absl::MutexLock lock(&mu_);
+  if (spool_ != nullptr) {
+    reader_ = std::thread([this] { ReadLoop(); });
+    pthread_setname_np(reader_.native_handle(),
+                       absl::StrCat("rd:", name_).substr(0, 15).c_str());
+  }
 }
 
 bool OutputQueue::Drain(absl::Time deadline) {
@@ -135,7 +182,7 @@ bool OutputQueue::Drain(absl::Time deadline) {
   drain_deadline_ = std::min(drain_deadline_, deadline);
   const uint64_t abandoned_before = abandoned_;
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return waiting_.empty() && in_flight_ == 0;
+    return !paging_ && waiting_.empty() && in_flight_ == 0;
   };
   mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
   // Idle because batches were left to the spool is not drained.
@@ -154,22 +201,123 @@ void OutputQueue::Stop() {
   }
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
+  if (reader_.joinable()) reader_.join();
   // What is left stays unfinished in the spool, for the next start to replay.
   absl::MutexLock lock(&mu_);
-  depth_gauge_->Add(-static_cast<double>(waiting_.size()));
   waiting_.clear();
+  paging_ = false;
+  Update();
+}
+
+uint64_t OutputQueue::Queued() const {
+  uint64_t queued = static_cast<uint64_t>(InMemory());
+  const uint64_t head = std::max(offered_through_, resume_head_);
+  if (paging_ && head > taken_through_) queued += head - taken_through_;
+  return queued;
+}
+
+void OutputQueue::Update() {
+  const double depth = static_cast<double>(Queued());
+  depth_gauge_->Add(depth - depth_reported_);
+  depth_reported_ = depth;
+  const double in_memory = static_cast<double>(InMemory());
+  in_memory_gauge_->Add(in_memory - in_memory_reported_);
+  in_memory_reported_ = in_memory;
+  in_memory_peak_ =
+      std::max(in_memory_peak_, static_cast<uint64_t>(InMemory()));
 }
 
 OutputQueue::Stats OutputQueue::stats() const {
   absl::MutexLock lock(&mu_);
   Stats stats;
-  stats.queued = waiting_.size() + static_cast<uint64_t>(in_flight_);
+  stats.queued = Queued();
+  stats.in_memory = static_cast<uint64_t>(InMemory());
+  stats.in_memory_peak = in_memory_peak_;
   stats.delivered = delivered_;
   stats.failed = failed_;
   stats.retries = retries_total_->Value();
   stats.abandoned = abandoned_;
   stats.low_watermark = progress_.low_watermark();
   return stats;
+}
+
+void OutputQueue::ReadLoop() {
+  auto wanted = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (paging_ && !held_ && 2 * InMemory() <= queue_size_);
+  };
+  // One record read from the spool; alert is null when it is not for this
+  // output.
+  struct Record {
+    uint64_t seq;
+    core::AlertPtr alert;
+  };
+  while (true) {
+    const Spool* spool;
+    SpoolCursor cursor;
+    int64_t room;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&wanted));
+      if (stopping_) return;
+      spool = spool_;
+      cursor = cursor_;
+      room = queue_size_ - InMemory();
+    }
+    // Outside the lock: Push and the workers go on while the disk is read.
+    // Nothing but this thread moves taken_through_ while paging_.
+    std::vector<Record> reads;
+    int64_t matched = 0;
+    bool at_end = true;
+    const absl::Status status = spool->Read(&cursor, [&](core::Alert alert) {
+      Record read{alert.seq, nullptr};
+      if (filter_.Matches(alert)) {
+        read.alert = std::make_shared<const core::Alert>(std::move(alert));
+        ++matched;
+      }
+      reads.push_back(std::move(read));
+      at_end = matched < room && reads.size() < kMaxRecordsPerRead;
+      return at_end;
+    });
+
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    const absl::Time now = clock_->Now();
+    for (Record& read : reads) {
+      // Seqs skipped over have no record (damaged).
+      FinishMissing(taken_through_ + 1, read.seq);
+      taken_through_ = read.seq;
+      if (progress_.IsFinished(read.seq)) continue;  // by an earlier run
+      if (read.alert == nullptr) {
+        progress_.Finish(read.seq);
+      } else {
+        waiting_.push_back({std::move(read.alert), now});
+      }
+    }
+    if (!status.ok()) {
+      // What was read is complete up to the cursor; go on from there later.
+      cursor_ = cursor;
+      Update();
+      core::LogError(
+          "cannot read the output's alerts from the spool, will retry",
+          {{"output", name_},
+           {"after_seq", absl::StrCat(taken_through_)},
+           {"error", status.message()},
+           {"retry_in", absl::FormatDuration(kReadRetry)}});
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kReadRetry);
+      continue;
+    }
+    if (at_end) {
+      // Every seq up to cursor.after_seq was read or has no record.
+      FinishMissing(taken_through_ + 1, cursor.after_seq + 1);
+      taken_through_ = std::max(taken_through_, cursor.after_seq);
+    }
+    cursor_ = cursor;
+    // Pushes of seqs above taken_through_ were left to this reader: it hands
+    // intake back only when there was none, so no seq is skipped; those at or
+    // below it that come later were read already and are not taken twice.
+    if (at_end && offered_through_ <= taken_through_) paging_ = false;
+    Update();
+  }
 }
 
 void OutputQueue::WorkerLoop() {
@@ -289,7 +437,7 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
   absl::MutexLock lock(&mu_);
   in_flight_ -= static_cast<int64_t>(batch.size());
   abandoned_ += batch.size();
-  depth_gauge_->Add(-static_cast<double>(batch.size()));
+  Update();
 }
 
 void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
@@ -316,7 +464,7 @@ void OutputQueue::DeadLetter(const std::vector<Entry>& batch,
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) {
       in_flight_ -= static_cast<int64_t>(batch.size());
       abandoned_ += batch.size();
-      depth_gauge_->Add(-static_cast<double>(batch.size()));
+      Update();
       return;
     }
   }
@@ -339,7 +487,7 @@ void OutputQueue::Finish(const std::vector<Entry>& batch) {
   absl::MutexLock lock(&mu_);
   for (const Entry& e : batch) progress_.Finish(e.alert->seq);
   in_flight_ -= static_cast<int64_t>(batch.size());
-  depth_gauge_->Add(-static_cast<double>(batch.size()));
+  Update();
 }
 
 }  // namespace corral::router

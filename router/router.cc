@@ -45,7 +45,7 @@ absl::Status Router::Start() {
   for (const auto& queue : *queues) names.push_back(queue->name());
   if (absl::Status s = spool_->SetOutputs(names); !s.ok()) return s;
   for (const auto& queue : *queues) {
-    absl::StatusOr<uint64_t> replayed = Replay(*queue);
+    absl::StatusOr<uint64_t> replayed = Resume(*queue);
     if (!replayed.ok()) return replayed.status();
     replayed_ += *replayed;
   }
@@ -63,77 +63,45 @@ absl::Status Router::Start() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Router::Replay(OutputQueue& queue) {
+absl::StatusOr<uint64_t> Router::Resume(OutputQueue& queue) {
   std::optional<OutputProgress> progress = spool_->LoadProgress(queue.name());
   if (!progress) {
     return absl::InternalError(
         absl::StrCat("spool has no progress for output ", queue.name()));
   }
-  queue.ResumeFrom(progress->low_watermark, progress->finished_above);
-  uint64_t queued = 0;
-  // Every seq between the watermark and the head must end up finished or
-  // queued; seqs the spool no longer has (damaged records) are skipped.
-  uint64_t next = progress->low_watermark + 1;
-  const uint64_t head = spool_->last_seq();
-  auto skip_until = [&](uint64_t end) {
-    for (; next < end; ++next) {
-      if (progress->finished_above.count(next) == 0) queue.Skip(next);
-    }
-  };
-  absl::Status status = spool_->Replay(queue.name(), [&](core::Alert alert) {
-    if (alert.seq > head) return false;
-    skip_until(alert.seq);
-    next = alert.seq + 1;
-    if (queue.Matches(alert)) {
-      queue.Push(std::make_shared<const core::Alert>(std::move(alert)));
-      ++queued;
-    } else {
-      queue.Skip(alert.seq);
-    }
-    return true;
-  });
-  if (!status.ok()) return status;
-  skip_until(head + 1);
-  if (queued > 0) {
+  const uint64_t backlog = queue.ResumeFrom(spool_, progress->low_watermark,
+                                            progress->finished_above);
+  if (backlog > 0) {
     core::LogInfo("replaying undelivered alerts",
-                  {{"output", queue.name()}, {"alerts", absl::StrCat(queued)}});
+                  {{"output", queue.name()},
+                   {"alerts", absl::StrCat(backlog)},
+                   {"after_seq", absl::StrCat(progress->low_watermark)}});
   }
-  return queued;
+  return backlog;
 }
 
 void Router::Submit(core::Alert alert, core::IntakeDone done) {
   if (alert.uuid.empty()) alert.uuid = core::NewUuid();
   std::shared_ptr<const QueueSet> queues;
-  std::vector<bool> matches;
-  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
         +[](bool* reconfiguring) { return !*reconfiguring; }, &reconfiguring_));
     // Checked under the lock, so that once StopIntake() returns no new alert
     // starts on its way to a queue that is being drained.
-    if (intake_stopped_) {
-      refused = absl::UnavailableError("corral is shutting down");
+    if (!intake_stopped_) {
+      queues = queues_;
+      ++appending_;
     }
-    queues = queues_;
-    matches.resize(queues->size());
-    for (size_t i = 0; refused.ok() && i < queues->size(); ++i) {
-      OutputQueue& queue = *(*queues)[i];
-      matches[i] = queue.Matches(alert);
-      if (matches[i] && !queue.TryReserve()) {
-        refused = absl::ResourceExhaustedError(
-            absl::StrCat("output \"", queue.name(), "\" has a full queue"));
-        for (size_t j = 0; j < i; ++j) {
-          if (matches[j]) (*queues)[j]->CancelReservation();
-        }
-      }
-    }
-    if (refused.ok()) ++appending_;
   }
-  if (!refused.ok()) {
-    std::move(done)(refused);
+  if (queues == nullptr) {
+    std::move(done)(absl::UnavailableError("corral is shutting down"));
     return;
   }
+  // No room to check: a queue without room leaves the alert in the spool.
+  std::vector<bool> matches;
+  matches.reserve(queues->size());
+  for (const auto& queue : *queues) matches.push_back(queue->Matches(alert));
   auto shared = std::make_shared<core::Alert>(std::move(alert));
   // Append encodes the alert before it returns; the seq is set once durable.
   // Reconfigure waits for this callback, so `queues` is still the set in use
@@ -145,10 +113,6 @@ void Router::Submit(core::Alert alert, core::IntakeDone done) {
         if (seq.ok()) {
           shared->seq = *seq;
           Route(std::move(shared), *queues, matches);
-        } else {
-          for (size_t i = 0; i < queues->size(); ++i) {
-            if (matches[i]) (*queues)[i]->CancelReservation();
-          }
         }
         {
           absl::MutexLock lock(&mu_);
@@ -162,7 +126,7 @@ void Router::Route(core::AlertPtr alert, const QueueSet& queues,
                    const std::vector<bool>& matches) {
   for (size_t i = 0; i < queues.size(); ++i) {
     if (matches[i]) {
-      queues[i]->Push(alert, /*reserved=*/true);
+      queues[i]->Push(alert);
     } else {
       queues[i]->Skip(alert->seq);
     }
@@ -263,8 +227,8 @@ absl::StatusOr<uint64_t> Router::SwitchProgress(const QueueSet& current,
   uint64_t replayed = 0;
   for (const auto& queue : next) {
     if (is_current(queue)) continue;
-    absl::StatusOr<uint64_t> queued = Replay(*queue);
-    if (!queued.ok()) {
+    absl::StatusOr<uint64_t> backlog = Resume(*queue);
+    if (!backlog.ok()) {
       // Declare the outputs still running again, so that their progress keeps
       // being written; the next reload can try again.
       std::vector<std::string> running;
@@ -275,9 +239,9 @@ absl::StatusOr<uint64_t> Router::SwitchProgress(const QueueSet& current,
       }
       persisted_.clear();
       release();
-      return queued.status();
+      return backlog.status();
     }
-    replayed += *queued;
+    replayed += *backlog;
   }
   for (const auto& queue : next) {
     if (!is_current(queue)) queue->Start();

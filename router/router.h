@@ -22,14 +22,16 @@ namespace corral::router {
 // The Intake behind every input. An alert is accepted once the spool has it on
 // disk: then it has its seq (and a uuid, unless it came with one), the sender
 // is answered, and it goes to the queue of every output whose filter matches.
-// An alert is refused whole, never half-accepted: ResourceExhausted when a
-// matching output's queue is full or the spool is full, Unavailable once
-// intake has stopped.
+// Only the spool refuses alerts (whole, never half-accepted):
+// ResourceExhausted when it is full or the disk refuses writes, Unavailable
+// once intake has stopped. A queue never refuses: what does not fit in its
+// memory it reads back from the spool (see OutputQueue).
 //
 // Each output's progress goes to the spool about once a second, and on start
-// every alert an output has not finished is replayed to it, so that a crash or
-// restart delivers at least once what was accepted. The set of outputs can be
-// changed while alerts flow (Reconfigure). Thread-safe.
+// every alert an output has not finished is replayed to it (its queue reads
+// them from the spool, queue_size at a time), so that a crash or restart
+// delivers at least once what was accepted. The set of outputs can be changed
+// while alerts flow (Reconfigure). Thread-safe.
 class Router : public core::Intake {
  public:
   // The queues alerts are routed to, in config order.
@@ -42,8 +44,9 @@ class Router : public core::Intake {
          AlertFeed* feed = nullptr);
   ~Router() override;
 
-  // Declares the outputs to the spool, replays what each has not finished,
-  // starts the queues and the progress writer.
+  // Declares the outputs to the spool, resumes each queue from its progress
+  // (it reads what it has not finished from the spool once started), starts
+  // the queues and the progress writer.
   absl::Status Start();
   void Submit(core::Alert alert, core::IntakeDone done) override;
 
@@ -69,9 +72,10 @@ class Router : public core::Intake {
   //     starts at the head.
   // Outputs retired without a successor of their name no longer hold spool
   // segments. Submit waits while the sets are swapped and the new queues
-  // read their backlog from the spool; retired queues are stopped after
-  // intake resumes (this waits for their sends in flight). Returns the alerts
-  // replayed to new queues. Fails with nothing changed when the router is
+  // take their progress (they read their backlog from the spool once
+  // started); retired queues are stopped after intake resumes (this waits for
+  // their sends in flight). Returns the new queues' backlogs (see
+  // OutputQueue::ResumeFrom). Fails with nothing changed when the router is
   // not running, names repeat, or alerts on their way to the disk are not
   // routed in time. Not to be called concurrently with Stop().
   absl::StatusOr<uint64_t> Reconfigure(QueueSet next);
@@ -79,15 +83,19 @@ class Router : public core::Intake {
   // The queues alerts are routed to now (a snapshot: Reconfigure does not
   // change it).
   std::shared_ptr<const QueueSet> queues() const;
-  // Alerts replayed to queues at start.
+  // The queues' backlogs at start (see OutputQueue::ResumeFrom): the alerts
+  // left unfinished by the previous run, which the queues read back from the
+  // spool as they deliver (corral_spool_replayed_alerts_total counts the
+  // reads).
   uint64_t replayed() const { return replayed_; }
 
  private:
   // Hands one durable alert to the queues (on the spool's writer thread).
   void Route(core::AlertPtr alert, const QueueSet& queues,
              const std::vector<bool>& matches);
-  // Replays what `queue` has not finished; returns how many alerts it queued.
-  absl::StatusOr<uint64_t> Replay(OutputQueue& queue);
+  // Resumes `queue` from its spool progress (it then reads what it has not
+  // finished from the spool); returns its backlog.
+  absl::StatusOr<uint64_t> Resume(OutputQueue& queue);
   // The spool steps of Reconfigure, while intake is paused.
   absl::StatusOr<uint64_t> SwitchProgress(const QueueSet& current,
                                           const QueueSet& next)

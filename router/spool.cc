@@ -71,21 +71,21 @@ struct SegmentScan {
   uint64_t bytes = 0;    // bytes scanned: the file's size, or `limit`
 };
 
-// Scans the first `limit` bytes of a segment file (all of it when it is
-// shorter) piece by piece, with what fmt::ScanRecords would report for the
-// whole. `on_record` returns false to stop early. NotFound when the file is
-// gone.
+// Scans the bytes [start, limit) of a segment file (up to its end when it is
+// shorter; `start` must be a record boundary) piece by piece, with what
+// fmt::ScanRecords would report for them as a whole. `on_record` returns false
+// to stop early. NotFound when the file is gone.
 absl::StatusOr<SegmentScan> ScanSegmentFile(
-    const std::string& path, uint64_t limit,
+    const std::string& path, uint64_t start, uint64_t limit,
     absl::FunctionRef<bool(uint64_t offset, absl::string_view payload)>
         on_record,
     absl::FunctionRef<void(uint64_t from, uint64_t to)> on_corrupt) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path);
   SegmentScan result;
-  std::string window;  // the file's bytes from `base` on, not yet scanned
-  uint64_t base = 0;   // file offset of window[0]
-  uint64_t end = 0;    // file offset just past what was read
+  std::string window;     // the file's bytes from `base` on, not yet scanned
+  uint64_t base = start;  // file offset of window[0]
+  uint64_t end = start;   // file offset just past what was read
   size_t read_size = kScanWindowBytes;
   bool stopped = false;
   while (!stopped) {
@@ -300,7 +300,7 @@ absl::Status Spool::Recover() {
     const bool last = i + 1 == bases.size();
     const std::string path = SegmentPath(dir, bases[i]);
     absl::StatusOr<SegmentScan> scanned = ScanSegmentFile(
-        path, std::numeric_limits<uint64_t>::max(),
+        path, 0, std::numeric_limits<uint64_t>::max(),
         [&](uint64_t, absl::string_view payload) {
           max_seq = std::max(max_seq, PayloadSeq(payload));
           return true;
@@ -606,67 +606,98 @@ void Spool::FailFrom(std::vector<Pending>& batch, size_t from,
 
 absl::Status Spool::ReadFrom(uint64_t after_seq,
                              absl::FunctionRef<bool(core::Alert)> fn) const {
-  return ReadRecords(after_seq, nullptr, fn);
+  SpoolCursor cursor{.after_seq = after_seq};
+  return Read(&cursor, fn);
 }
 
-absl::Status Spool::ReadRecords(uint64_t after_seq,
-                                const std::set<uint64_t>* skip,
-                                absl::FunctionRef<bool(core::Alert)> fn) const {
+absl::Status Spool::Read(SpoolCursor* cursor,
+                         absl::FunctionRef<bool(core::Alert)> fn) const {
   std::vector<Segment> snapshot;
+  uint64_t offset = 0;  // where to start in snapshot[0]
+  uint64_t durable;
   {
     absl::MutexLock lock(&mu_);
-    // Segment k holds [base_k, base_k+1): start with the last one whose base
-    // is at or below after_seq + 1 (bases are >= 1).
+    durable = durable_seq_;
+    // Segment k holds [base_k, base_k+1): by default start with the last one
+    // whose base is at or below after_seq + 1 (bases are >= 1).
     size_t first = 0;
     for (size_t k = 0; k < segments_.size(); ++k) {
-      if (segments_[k].base_seq - 1 <= after_seq) first = k;
+      if (segments_[k].base_seq - 1 <= cursor->after_seq) first = k;
+    }
+    if (cursor->segment != 0) {
+      auto at = std::find_if(
+          segments_.begin(), segments_.end(),
+          [&](const Segment& s) { return s.base_seq == cursor->segment; });
+      if (at != segments_.end()) {
+        if (cursor->offset > at->size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("spool: cursor at byte ", cursor->offset,
+                           " of the segment from seq ", at->base_seq,
+                           ", which has ", at->size));
+        }
+        // A cursor whose after_seq was raised past its segment starts at
+        // the segment holding after_seq + 1 instead.
+        if (static_cast<size_t>(at - segments_.begin()) >= first) {
+          first = static_cast<size_t>(at - segments_.begin());
+          offset = cursor->offset;
+        }
+      } else if (segments_.empty() ||
+                 segments_.front().base_seq - 1 > cursor->after_seq) {
+        // Its segment went while records after the cursor were in it.
+        return absl::OutOfRangeError(
+            absl::StrCat("spool: the segment from seq ", cursor->segment,
+                         " was removed by retention before seq ",
+                         cursor->after_seq + 1, " was read"));
+      }
+      // Otherwise the cursor was at the end of a segment that retention
+      // removed: the records after it start in segments_[first].
     }
     snapshot.assign(segments_.begin() + first, segments_.end());
   }
   for (const Segment& segment : snapshot) {
-    bool stop = false;
-    absl::StatusOr<SegmentScan> scanned = ScanSegmentFile(
-        segment.path, segment.size,
-        [&](uint64_t offset, absl::string_view payload) {
-          const uint64_t seq = PayloadSeq(payload);
-          if (seq <= after_seq || (skip != nullptr && skip->count(seq) > 0)) {
-            return true;
-          }
-          absl::StatusOr<core::Alert> alert = fmt::DecodeAlertPayload(payload);
-          if (!alert.ok()) {
-            core::LogError("spool: undecodable record skipped",
-                           {{"segment", segment.path},
-                            {"offset", absl::StrCat(offset)},
-                            {"error", alert.status().message()}});
-            return true;
-          }
-          m_.replayed->Inc();
-          if (!fn(*std::move(alert))) stop = true;
-          return !stop;
-        },
-        [](uint64_t, uint64_t) {});
-    if (!scanned.ok()) {
-      // Every segment of the snapshot holds seqs the caller asked for: one
-      // that retention removed meanwhile is a gap, never skipped in silence.
-      if (absl::IsNotFound(scanned.status())) {
-        return absl::OutOfRangeError(
-            absl::StrCat("spool: the segment from seq ", segment.base_seq,
-                         " was removed by retention while it was being read"));
+    // A segment read to its end already is not opened again (it may be gone).
+    if (offset < segment.size) {
+      bool stop = false;
+      absl::StatusOr<SegmentScan> scanned = ScanSegmentFile(
+          segment.path, offset, segment.size,
+          [&](uint64_t at, absl::string_view payload) {
+            const uint64_t seq = PayloadSeq(payload);
+            if (seq <= cursor->after_seq) return true;
+            *cursor = SpoolCursor{seq, segment.base_seq,
+                                  at + fmt::FramedSize(payload.size())};
+            absl::StatusOr<core::Alert> alert =
+                fmt::DecodeAlertPayload(payload);
+            if (!alert.ok()) {
+              core::LogError("spool: undecodable record skipped",
+                             {{"segment", segment.path},
+                              {"offset", absl::StrCat(at)},
+                              {"error", alert.status().message()}});
+              return true;
+            }
+            m_.replayed->Inc();
+            if (!fn(*std::move(alert))) stop = true;
+            return !stop;
+          },
+          [](uint64_t, uint64_t) {});
+      if (!scanned.ok()) {
+        // Every segment of the snapshot holds seqs the caller asked for: one
+        // that retention removed meanwhile is a gap, never skipped in silence.
+        if (absl::IsNotFound(scanned.status())) {
+          return absl::OutOfRangeError(absl::StrCat(
+              "spool: the segment from seq ", segment.base_seq,
+              " was removed by retention while it was being read"));
+        }
+        return scanned.status();
       }
-      return scanned.status();
+      if (stop) return absl::OkStatus();
     }
-    if (stop) break;
+    cursor->segment = segment.base_seq;
+    cursor->offset = segment.size;
+    offset = 0;
   }
+  // Every durable record up to `durable` was in the snapshot.
+  cursor->after_seq = std::max(cursor->after_seq, durable);
   return absl::OkStatus();
-}
-
-absl::Status Spool::Replay(absl::string_view output,
-                           absl::FunctionRef<bool(core::Alert)> fn) const {
-  std::optional<OutputProgress> progress = LoadProgress(output);
-  if (!progress) {
-    return absl::NotFoundError(absl::StrCat("spool: unknown output ", output));
-  }
-  return ReadRecords(progress->low_watermark, &progress->finished_above, fn);
 }
 
 absl::Status Spool::SetOutputs(const std::vector<std::string>& outputs) {

@@ -71,6 +71,22 @@ struct OutputProgress {
   std::set<uint64_t> finished_above;
 };
 
+// Where a chunked read of the spool stopped, so that the next read goes on
+// from there without scanning again what was read (see Spool::Read). A cursor
+// with only after_seq set is not positioned: its first read starts like
+// ReadFrom(after_seq). A reader that got records elsewhere may raise
+// after_seq and keep the position: the next read starts at the position or
+// at the start of the segment holding after_seq + 1, whichever is later.
+// Positions are only meaningful to the Spool object that returned them.
+struct SpoolCursor {
+  // Every record with seq <= after_seq is behind the cursor.
+  uint64_t after_seq = 0;
+  // The segment (its base seq; 0: not positioned) and the byte offset in it
+  // of the next record to read.
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+};
+
 // Counters since the registry was created (the registry's cells; with one
 // spool per registry they are this spool's).
 struct SpoolStats {
@@ -80,7 +96,7 @@ struct SpoolStats {
   uint64_t corrupt_records = 0;  // damaged regions (each >= 1 record) skipped
                                  // at recovery, and damaged progress files
   uint64_t truncated_tails = 0;  // torn tails cut off at recovery
-  uint64_t replayed = 0;         // alerts handed out by ReadFrom/Replay
+  uint64_t replayed = 0;         // alerts handed out by ReadFrom/Read
   uint64_t refused = 0;          // appends refused (full, disk, stopped)
 };
 
@@ -115,11 +131,11 @@ struct SpoolStats {
 // segment is never deleted. Compact() is not called by the spool itself: the
 // owner calls it periodically (and when appends are refused as full).
 //
-// Memory: ReadFrom/Replay and Open read a segment 1 MiB at a time (more
+// Memory: ReadFrom/Read and Open read a segment 1 MiB at a time (more
 // only for a record larger than that), so that readers at once (every
-// output's replay, every resuming gRPC stream) stay small.
+// output's backlog, every resuming gRPC stream) stay small.
 //
-// Thread-safe. Blocking: Open (reads every segment), ReadFrom/Replay (read
+// Thread-safe. Blocking: Open (reads every segment), ReadFrom/Read (read
 // files), MarkProgress/SetOutputs (write + fsync + rename + fsync dir),
 // Compact (unlink + fsync dir), the destructor (waits for pending appends to
 // become durable). Append never blocks on I/O. Callbacks run on the writer
@@ -157,12 +173,27 @@ class Spool {
   // be included. Damaged records are skipped (they were counted at Open).
   // OutOfRange when Compact() removes a segment before it is read: what was
   // handed out so far is complete, but the read cannot go on without a gap.
+  // Scans the segment holding after_seq + 1 from its start: to read on in
+  // chunks, use Read.
   absl::Status ReadFrom(uint64_t after_seq,
                         absl::FunctionRef<bool(core::Alert)> fn) const;
-  // ReadFrom(the output's low watermark) minus its finished_above: exactly the
-  // records the output has not finished. NotFound for an unknown output.
-  absl::Status Replay(absl::string_view output,
-                      absl::FunctionRef<bool(core::Alert)> fn) const;
+  // Reads on from `*cursor`: calls fn for every durable record with seq >
+  // cursor->after_seq, in seq order, until fn returns false (the record it
+  // was given counts as read) or the durable records end, and moves *cursor
+  // past every record read, so that the next Read starts where this one
+  // stopped: the bytes a read costs are those of the records it reads, never
+  // again those of earlier reads. Damaged and undecodable records are passed
+  // over. When the records end, cursor->after_seq becomes the durable seq at
+  // the start of the call: every seq up to it was handed out or has no record
+  // (damaged, or never written). A cursor stays usable while the segments
+  // holding records after it are kept (a spool output's progress holds
+  // them); a cursor whose segment was removed goes on in the next segment
+  // when nothing after it was removed. Errors: OutOfRange when records after
+  // the cursor were removed by Compact() (before or during the read; what was
+  // handed out so far is complete and *cursor is past it), InvalidArgument for
+  // a cursor past the end of its segment, and errors reading the files.
+  absl::Status Read(SpoolCursor* cursor,
+                    absl::FunctionRef<bool(core::Alert)> fn) const;
 
   // Declares the outputs that hold segments. An output not seen before starts
   // at the head: its progress is last_seq() (it replays nothing). An output
@@ -230,9 +261,6 @@ class Spool {
   absl::Status Recover();
   absl::Status LoadAllProgress();
   absl::Status Roll(uint64_t base_seq);
-  // ReadFrom, leaving out the seqs in `skip` (if given).
-  absl::Status ReadRecords(uint64_t after_seq, const std::set<uint64_t>* skip,
-                           absl::FunctionRef<bool(core::Alert)> fn) const;
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !pending_.empty() || stopping_;
   }

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "router/router.h"
+#include "router/spool.h"
 #include "tests/router/scripted_output.h"
 
 namespace corral::router {
@@ -66,6 +67,60 @@ class OutputQueueTest : public ::testing::Test {
   // Waits (bounded) until the queue has nothing queued or in flight.
   static bool WaitIdle(OutputQueue& queue) {
     return queue.Drain(absl::Now() + kWait);
+  }
+
+  std::unique_ptr<Spool> OpenSpool() {
+    SpoolOptions options;
+    options.dir = (dir_ / "spool").string();
+    absl::StatusOr<std::unique_ptr<Spool>> spool =
+        Spool::Open(options, &metrics_, core::Clock::Real());
+    EXPECT_TRUE(spool.ok()) << spool.status();
+    return spool.ok() ? *std::move(spool) : nullptr;
+  }
+
+  // Appends `count` alerts to the spool, the i-th (from 0) at priority(i),
+  // and, when `queue` is given, offers each to it once durable, as the router
+  // does (Push when its filter matches, else Skip). Returns (bounded) once
+  // every alert is durable and offered.
+  static void Feed(Spool& spool, OutputQueue* queue, int count,
+                   core::Priority (*priority)(int) = nullptr) {
+    struct Pending {
+      absl::Mutex mu;
+      int left;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = count;
+    for (int i = 0; i < count; ++i) {
+      auto alert = std::make_shared<core::Alert>(
+          *MakeAlert(0, priority ? priority(i) : core::Priority::kWarning));
+      spool.Append(*alert,
+                   [alert, queue, pending](absl::StatusOr<uint64_t> seq) {
+                     ASSERT_TRUE(seq.ok()) << seq.status();
+                     alert->seq = *seq;
+                     if (queue != nullptr && queue->Matches(*alert)) {
+                       queue->Push(alert);
+                     } else if (queue != nullptr) {
+                       queue->Skip(*seq);
+                     }
+                     absl::MutexLock lock(&pending->mu);
+                     --pending->left;
+                   });
+    }
+    absl::MutexLock lock(&pending->mu);
+    auto done = [&]() { return pending->left == 0; };
+    EXPECT_TRUE(pending->mu.AwaitWithTimeout(absl::Condition(&done), kWait));
+  }
+
+  // Waits (bounded) until `ok(stats)` holds; false if it never does.
+  static bool WaitForStats(
+      const OutputQueue& queue,
+      absl::FunctionRef<bool(const OutputQueue::Stats&)> ok) {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (!ok(queue.stats())) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
   }
 
   std::filesystem::path dir_;
@@ -265,25 +320,218 @@ TEST_F(OutputQueueTest, ConcurrentWorkersTrackProgressExactly) {
   EXPECT_EQ(queue->stats().low_watermark, 500u);
 }
 
-TEST_F(OutputQueueTest, FullQueueHasNoRoom) {
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+  return seqs;
+}
+
+std::vector<std::vector<uint64_t>> OneByOne(const std::vector<uint64_t>& seqs) {
+  std::vector<std::vector<uint64_t>> calls;
+  for (uint64_t seq : seqs) calls.push_back({seq});
+  return calls;
+}
+
+TEST_F(OutputQueueTest, AFullQueueLeavesAlertsInTheSpoolAndReadsThemInTurn) {
+  auto spool = OpenSpool();
   ScriptedOutput* output;
   core::OutputConfig config = FastRetryConfig("small");
   config.queue_size = 3;
   auto queue = MakeQueue(config, &output);
+  EXPECT_EQ(queue->ResumeFrom(spool.get(), 0, {}), 0u);
   output->Hold();
   queue->Start();
-  ASSERT_TRUE(queue->TryReserve());
-  queue->Push(MakeAlert(1), /*reserved=*/true);
-  queue->Push(MakeAlert(2));
-  ASSERT_TRUE(queue->TryReserve());  // held, not yet pushed
-  EXPECT_FALSE(queue->TryReserve());
-  queue->CancelReservation();
-  ASSERT_TRUE(queue->TryReserve());
-  queue->Push(MakeAlert(3), /*reserved=*/true);
-  EXPECT_FALSE(queue->TryReserve());
+  Feed(*spool, queue.get(), 200);  // none refused, none waited for room
+  // One alert is being sent, two wait in memory, the rest only in the spool.
+  ASSERT_TRUE(WaitForStats(
+      *queue, [](const auto& stats) { return stats.in_memory == 3; }));
+  EXPECT_EQ(queue->stats().queued, 200u);
+  std::string text = metrics_.Render();
+  EXPECT_THAT(text, HasSubstr("corral_queue_depth{output=\"small\"} 200\n"));
+  EXPECT_THAT(text, HasSubstr("corral_queue_in_memory{output=\"small\"} 3\n"));
+
   output->Release();
   ASSERT_TRUE(WaitIdle(*queue));
-  EXPECT_TRUE(queue->TryReserve());
+  EXPECT_EQ(output->calls(), OneByOne(Range(1, 200)));
+  OutputQueue::Stats stats = queue->stats();
+  EXPECT_EQ(stats.delivered, 200u);
+  EXPECT_EQ(stats.low_watermark, 200u);
+  EXPECT_EQ(stats.in_memory_peak, 3u);
+  EXPECT_EQ(stats.queued, 0u);
+  EXPECT_GE(spool->stats().replayed, 197u);  // read back, not pushed
+  text = metrics_.Render();
+  EXPECT_THAT(text, HasSubstr("corral_queue_depth{output=\"small\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("corral_queue_in_memory{output=\"small\"} 0\n"));
+}
+
+TEST_F(OutputQueueTest, PagingKeepsFilterRetriesAndConcurrencyExact) {
+  auto spool = OpenSpool();
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("wide");
+  config.queue_size = 3;
+  config.concurrency = 4;
+  config.min_priority = core::Priority::kWarning;
+  auto queue = MakeQueue(config, &output);
+  std::vector<outputs::SendResult> script;
+  for (int i = 0; i < 60; ++i) {
+    script.push_back(i % 3 == 0 ? SendResult::Retry("HTTP 503", 503)
+                                : SendResult::Delivered(200));
+  }
+  output->Script(script);
+  queue->ResumeFrom(spool.get(), 0, {});
+  output->Hold();
+  queue->Start();
+  // Every third alert is below the filter's priority.
+  Feed(*spool, queue.get(), 300, [](int i) {
+    return i % 3 == 2 ? core::Priority::kDebug : core::Priority::kError;
+  });
+  output->Release();
+  ASSERT_TRUE(WaitIdle(*queue));
+
+  std::vector<uint64_t> want;
+  for (uint64_t seq = 1; seq <= 300; ++seq) {
+    if (seq % 3 != 0) want.push_back(seq);
+  }
+  std::vector<uint64_t> delivered = output->delivered();
+  std::sort(delivered.begin(), delivered.end());
+  EXPECT_EQ(delivered, want);  // each matching alert once, no other
+  OutputQueue::Stats stats = queue->stats();
+  EXPECT_EQ(stats.delivered, want.size());
+  EXPECT_EQ(stats.retries, 20u);
+  EXPECT_EQ(stats.low_watermark, 300u);  // skipped seqs count as finished
+  EXPECT_LE(stats.in_memory_peak, 3u);
+  EXPECT_TRUE(DeadLetters().empty());
+}
+
+TEST_F(OutputQueueTest, ResumesFromTheSpoolSkippingWhatAnEarlierRunFinished) {
+  auto spool = OpenSpool();
+  Feed(*spool, nullptr, 50);
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("again");
+  config.queue_size = 4;
+  auto queue = MakeQueue(config, &output);
+  // Done before: 1..10, 12 and 40.
+  EXPECT_EQ(queue->ResumeFrom(spool.get(), 10, {12, 40}), 38u);
+  EXPECT_EQ(queue->stats().queued, 40u);  // 11..50, an upper bound
+  queue->Start();
+  ASSERT_TRUE(WaitIdle(*queue));
+  std::vector<uint64_t> want;
+  for (uint64_t seq = 11; seq <= 50; ++seq) {
+    if (seq != 12 && seq != 40) want.push_back(seq);
+  }
+  EXPECT_EQ(output->calls(), OneByOne(want));
+  EXPECT_EQ(queue->stats().low_watermark, 50u);
+  EXPECT_LE(queue->stats().in_memory_peak, 4u);
+}
+
+// The reader may read an alert before the router offers it (the spool calls
+// back after the alert is durable): the later offer must not queue it again.
+TEST_F(OutputQueueTest, AnAlertReadFromTheSpoolIsNotTakenAgainWhenPushed) {
+  auto spool = OpenSpool();
+  Feed(*spool, nullptr, 10);
+  std::vector<core::AlertPtr> late;
+  ASSERT_TRUE(spool
+                  ->ReadFrom(0,
+                             [&](core::Alert alert) {
+                               late.push_back(std::make_shared<core::Alert>(
+                                   std::move(alert)));
+                               return true;
+                             })
+                  .ok());
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("late");
+  config.queue_size = 4;
+  auto queue = MakeQueue(config, &output);
+  queue->ResumeFrom(spool.get(), 0, {});
+  queue->Start();
+  ASSERT_TRUE(WaitIdle(*queue));  // read all ten: back to taking pushes
+  for (const core::AlertPtr& alert : late) queue->Push(alert);
+  Feed(*spool, queue.get(), 5);  // 11..15, pushed
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls(), OneByOne(Range(1, 15)));
+  EXPECT_EQ(queue->stats().low_watermark, 15u);
+}
+
+// Alerts pushed while the reader reads are left to it: it hands intake back
+// to Push only once it has read every seq pushed, never skipping one.
+TEST_F(OutputQueueTest, TheReaderHandsBackOnlyOnceItHasReadEverySeqPushed) {
+  auto spool = OpenSpool();
+  Feed(*spool, nullptr, 10);
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("handover");
+  config.queue_size = 100;
+  auto queue = MakeQueue(config, &output);
+  queue->ResumeFrom(spool.get(), 0, {});
+  // Offered while the queue reads, and past where its reads end (10): as when
+  // the router offers alerts that became durable after a read began. Here
+  // they reach the spool only later, so that every read ends before them; no
+  // read may hand intake back to Push, which would lose them.
+  queue->Push(MakeAlert(11));
+  queue->Push(MakeAlert(12));
+  EXPECT_EQ(queue->stats().queued, 12u);
+  queue->Start();
+  ASSERT_TRUE(output->WaitForCalls(10, kWait));
+  ASSERT_TRUE(WaitForStats(
+      *queue, [](const auto& stats) { return stats.low_watermark == 10; }));
+  EXPECT_EQ(queue->stats().queued, 2u);  // 11 and 12, still to read
+  // Now 11 and 12 reach the spool; the reader gets them from there.
+  Feed(*spool, nullptr, 2);
+  ASSERT_TRUE(WaitIdle(*queue));
+  Feed(*spool, queue.get(), 3);  // 13..15: pushed and taken
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls(), OneByOne(Range(1, 15)));
+  EXPECT_EQ(queue->stats().low_watermark, 15u);
+}
+
+core::Priority Debug(int) { return core::Priority::kDebug; }
+core::Priority Warning(int) { return core::Priority::kWarning; }
+
+// Pushes race the reader's hand-overs: alerts keep coming while the output
+// stalls now and then (retries), so the queue fills and pages, and its reader
+// catches up again, many times over.
+TEST_F(OutputQueueTest, PushesRacingTheReaderLoseAndRepeatNothing) {
+  auto spool = OpenSpool();
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("race");
+  config.queue_size = 4;
+  config.min_priority = core::Priority::kNotice;
+  auto queue = MakeQueue(config, &output);
+  std::vector<outputs::SendResult> script;
+  for (int i = 0; i < 3000; ++i) {
+    script.push_back(i % 25 == 0 ? SendResult::Retry("HTTP 503", 503)
+                                 : SendResult::Delivered(200));
+  }
+  output->Script(script);
+  queue->ResumeFrom(spool.get(), 0, {});
+  queue->Start();
+  constexpr int kAlerts = 4000;
+  std::vector<std::thread> feeders;
+  for (int t = 0; t < 4; ++t) {
+    feeders.emplace_back([&, t] {
+      // One at a time, so that alerts keep coming while the reader reads.
+      for (int i = t; i < kAlerts; i += 4) {
+        Feed(*spool, queue.get(), 1, i % 5 == 0 ? Debug : Warning);
+      }
+    });
+  }
+  for (std::thread& feeder : feeders) feeder.join();
+  ASSERT_TRUE(WaitIdle(*queue));
+
+  // Which seqs match depends on how the feeders' appends interleaved.
+  std::vector<uint64_t> want;
+  ASSERT_TRUE(spool
+                  ->ReadFrom(0,
+                             [&](core::Alert alert) {
+                               if (queue->Matches(alert)) {
+                                 want.push_back(alert.seq);
+                               }
+                               return true;
+                             })
+                  .ok());
+  ASSERT_GT(want.size(), 3000u);
+  EXPECT_EQ(output->delivered(), want);  // each once, in seq order
+  EXPECT_EQ(queue->stats().low_watermark, static_cast<uint64_t>(kAlerts));
+  EXPECT_LE(queue->stats().in_memory_peak, 4u);
 }
 
 TEST_F(OutputQueueTest, StopLeavesWhatIsLeftUnfinished) {

@@ -129,7 +129,14 @@ TEST_F(RouterTest, AcceptsOnceDurableAndFansOutByFilter) {
             absl::StatusCode::kUnavailable);
 }
 
-TEST_F(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
+// Seqs as one-alert batches, the way a queue without batching sends them.
+std::vector<std::vector<uint64_t>> OneByOne(uint64_t first, uint64_t last) {
+  std::vector<std::vector<uint64_t>> calls;
+  for (uint64_t seq = first; seq <= last; ++seq) calls.push_back({seq});
+  return calls;
+}
+
+TEST_F(RouterTest, AFullQueueRefusesNothingAndHoldsNoMoreThanItsSize) {
   auto* roomy = new ScriptedOutput();
   auto* tiny = new ScriptedOutput();
   tiny->Hold();
@@ -140,27 +147,59 @@ TEST_F(RouterTest, RefusesWholeAlertWhenOneMatchingQueueIsFull) {
   ASSERT_TRUE(router->Start().ok());
 
   Answers answers;
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 20; ++i) {
     router->Submit(MakeAlert(core::Priority::kWarning, "x"),
                    answers.Callback());
   }
-  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(2);
-  ASSERT_EQ(got.size(), 2u);
-  int accepted = 0;
-  for (const auto& answer : got) {
-    if (answer.ok()) {
-      ++accepted;
-    } else {
-      EXPECT_EQ(answer.status().code(), absl::StatusCode::kResourceExhausted);
-      EXPECT_THAT(std::string(answer.status().message()),
-                  HasSubstr("\"tiny\""));
-    }
-  }
-  EXPECT_EQ(accepted, 1);
-  EXPECT_EQ(spool_->last_seq(), 1u);  // the refused alert never reached disk
+  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  for (const auto& answer : got) EXPECT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(spool_->last_seq(), 20u);
+  ASSERT_TRUE(roomy->WaitForCalls(20, kWait));  // not held up by "tiny"
   tiny->Release();
   ASSERT_TRUE(router->Drain(absl::Now() + kWait));
-  EXPECT_EQ((*router->queues())[0]->stats().delivered, 1u);
+  EXPECT_EQ(roomy->calls(), OneByOne(1, 20));
+  EXPECT_EQ(tiny->calls(), OneByOne(1, 20));
+  EXPECT_EQ((*router->queues())[1]->stats().in_memory_peak, 1u);
+}
+
+TEST_F(RouterTest, RestartWithABacklogManyTimesTheQueueReadsItInChunks) {
+  core::OutputConfig config = FastRetryConfig("hook");
+  config.queue_size = 5;
+  auto* down = new ScriptedOutput();
+  down->SetDefault(SendResult::Retry("connection refused"));
+  auto router = MakeRouter({{config, down}});
+  ASSERT_TRUE(router->Start().ok());
+  Answers answers;
+  for (int i = 0; i < 200; ++i) {
+    router->Submit(MakeAlert(core::Priority::kWarning, "x"),
+                   answers.Callback());
+  }
+  std::vector<absl::StatusOr<uint64_t>> got = answers.WaitFor(200);
+  ASSERT_EQ(got.size(), 200u);
+  for (const auto& answer : got) ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ((*router->queues())[0]->stats().queued, 200u);
+  router->Stop();
+  Restart(router);
+  // As if an earlier run had finished 1..10 and, out of order, 15, 20 and 150.
+  ASSERT_TRUE(spool_->MarkProgress("hook", 10, {15, 20, 150}).ok());
+
+  auto* up = new ScriptedOutput();
+  router = MakeRouter({{config, up}});
+  ASSERT_TRUE(router->Start().ok());
+  EXPECT_EQ(router->replayed(), 187u);
+  ASSERT_TRUE(router->Drain(absl::Now() + kWait));
+  std::vector<std::vector<uint64_t>> want;
+  for (uint64_t seq = 11; seq <= 200; ++seq) {
+    if (seq != 15 && seq != 20 && seq != 150) want.push_back({seq});
+  }
+  EXPECT_EQ(up->calls(), want);
+  OutputQueue::Stats stats = (*router->queues())[0]->stats();
+  EXPECT_LE(stats.in_memory_peak, 5u);
+  EXPECT_EQ(stats.low_watermark, 200u);
+  router->Stop();
+  Restart(router);
+  EXPECT_EQ(spool_->LoadProgress("hook")->low_watermark, 200u);
 }
 
 TEST_F(RouterTest, RestartReplaysExactlyWhatEachOutputHadNotFinished) {

@@ -23,7 +23,7 @@ inline core::OutputConfig FastRetryConfig(std::string name) {
 }
 
 // An Output that answers from a script (then with the default) and records
-// every batch it got.
+// every batch it got, and which of them it answered Delivered.
 class ScriptedOutput : public outputs::Output {
  public:
   explicit ScriptedOutput(
@@ -57,9 +57,13 @@ class ScriptedOutput : public outputs::Output {
     calls_.push_back(seqs);
     mu_.Await(absl::Condition(
         +[](bool* held) { return !*held; }, &held_));
-    if (script_.empty()) return default_;
-    outputs::SendResult r = script_.front();
-    script_.pop_front();
+    outputs::SendResult r = default_;
+    if (!script_.empty()) {
+      r = script_.front();
+      script_.pop_front();
+    }
+    if (r.delivered())
+      delivered_.insert(delivered_.end(), seqs.begin(), seqs.end());
     return r;
   }
   int64_t MaxBatchItems() const override { return max_batch_; }
@@ -74,6 +78,11 @@ class ScriptedOutput : public outputs::Output {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+  // The seqs of every batch answered Delivered, in the order answered.
+  std::vector<uint64_t> delivered() {
+    absl::MutexLock lock(&mu_);
+    return delivered_;
+  }
 
  private:
   const int64_t max_batch_;
@@ -83,6 +92,7 @@ class ScriptedOutput : public outputs::Output {
   outputs::SendResult default_ = outputs::SendResult::Delivered(200);
   bool held_ = false;
   std::vector<std::vector<uint64_t>> calls_;
+  std::vector<uint64_t> delivered_;
 };
 
 }  // namespace corral::router

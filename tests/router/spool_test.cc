@@ -383,6 +383,113 @@ TEST_F(SpoolTest, ReadsSegmentsLargerThanTheReadWindow) {
   EXPECT_EQ(*AppendSync(*spool, MakeAlert(460)), want.size() + 1);
 }
 
+// Reads the spool `chunk` records at a time with one cursor, to the end.
+std::vector<core::Alert> ReadInChunks(const Spool& spool, size_t chunk,
+                                      SpoolCursor* cursor) {
+  std::vector<core::Alert> out;
+  while (true) {
+    size_t got = 0;
+    absl::Status s = spool.Read(cursor, [&](core::Alert a) {
+      out.push_back(std::move(a));
+      return ++got < chunk;
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    if (!s.ok() || got < chunk) return out;
+  }
+}
+
+TEST_F(SpoolTest, ChunkedReadsWithACursorReturnWhatOneReadFromDoes) {
+  const std::string dir = NewDir("a");
+  SpoolOptions o = Options(dir);
+  o.segment_bytes = (5 << 20) / 2;  // 2.5 MiB: several segments
+  auto spool = OpenOrDie(o);
+  // Windows and segments end inside records; one 3 MiB record spans windows
+  // and gets a segment of its own.
+  for (int i = 0; i < 700; ++i) {
+    ASSERT_TRUE(AppendSync(*spool, MakeAlert(i, 7001)).ok());
+  }
+  ASSERT_TRUE(AppendSync(*spool, MakeAlert(700, 3 << 20)).ok());
+  for (int i = 701; i < 760; ++i) {
+    ASSERT_TRUE(AppendSync(*spool, MakeAlert(i, 7001)).ok());
+  }
+  ASSERT_GE(spool->segments(), 4u);
+  const std::vector<core::Alert> whole = ReadAll(*spool);
+  ASSERT_EQ(Seqs(whole), Range(1, 760));
+  for (size_t chunk : {1, 7, 250, 1000}) {
+    SCOPED_TRACE(absl::StrCat("chunk ", chunk));
+    SpoolCursor cursor;
+    std::vector<core::Alert> chunked = ReadInChunks(*spool, chunk, &cursor);
+    ASSERT_EQ(Seqs(chunked), Seqs(whole));
+    for (size_t i = 0; i < whole.size(); ++i) {
+      ExpectSameAlert(whole[i], chunked[i]);
+    }
+    EXPECT_EQ(cursor.after_seq, 760u);
+  }
+  // Starting after a seq, like ReadFrom.
+  SpoolCursor after_500{.after_seq = 500};
+  EXPECT_EQ(Seqs(ReadInChunks(*spool, 33, &after_500)), Range(501, 760));
+}
+
+TEST_F(SpoolTest, ACursorGoesOnWhereItStoppedWithoutScanningAgain) {
+  const std::string dir = NewDir("a");
+  auto spool = OpenOrDie(Options(dir));
+  for (int i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(AppendSync(*spool, MakeAlert(i)).ok());
+  }
+  SpoolCursor cursor;
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(spool
+                  ->Read(&cursor,
+                         [&](core::Alert a) {
+                           seen.push_back(a.seq);
+                           return a.seq < 5;
+                         })
+                  .ok());
+  EXPECT_EQ(seen, Range(1, 5));
+  EXPECT_EQ(cursor.after_seq, 5u);
+  // Plant a valid record with a later seq where record 1 was, behind the
+  // cursor: a read that scanned the segment from its start would find it.
+  const std::string file = SegmentFiles(dir)[0];
+  std::string planted = spool_format::EncodeAlertPayload(MakeAlert(1));
+  spool_format::SetPayloadSeq(&planted, 1000);
+  std::string framed;
+  spool_format::AppendFramedRecord(&framed, planted);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(framed.data(), static_cast<std::streamsize>(framed.size()));
+  }
+  std::vector<uint64_t> from_scratch;
+  ASSERT_TRUE(spool
+                  ->ReadFrom(5,
+                             [&](core::Alert a) {
+                               from_scratch.push_back(a.seq);
+                               return true;
+                             })
+                  .ok());
+  EXPECT_EQ(from_scratch.front(), 1000u);  // ReadFrom scans from the start
+  seen.clear();
+  ASSERT_TRUE(spool
+                  ->Read(&cursor,
+                         [&](core::Alert a) {
+                           seen.push_back(a.seq);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(seen, Range(6, 10));
+  EXPECT_EQ(cursor.after_seq, 10u);
+  // At the end it waits for what comes next.
+  ASSERT_TRUE(AppendSync(*spool, MakeAlert(11)).ok());
+  seen.clear();
+  ASSERT_TRUE(spool
+                  ->Read(&cursor,
+                         [&](core::Alert a) {
+                           seen.push_back(a.seq);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(seen, Range(11, 11));
+}
+
 TEST_F(SpoolTest, TornTailIsTruncatedAtEveryOffsetOfTheLastRecord) {
   const std::string pristine = NewDir("pristine");
   {
@@ -513,8 +620,7 @@ TEST_F(SpoolTest, ProgressPersistsAndReplayIsExactlyTheUnfinished) {
     ASSERT_TRUE(spool->MarkProgress("web/../hook", 9, {}).ok());
     EXPECT_EQ(spool->MarkProgress("nobody", 1, {}).code(),
               absl::StatusCode::kNotFound);
-    EXPECT_EQ(spool->Replay("nobody", [](core::Alert) { return true; }).code(),
-              absl::StatusCode::kNotFound);
+    EXPECT_FALSE(spool->LoadProgress("nobody").has_value());
   }
   auto spool = OpenOrDie(Options(dir));
   std::optional<OutputProgress> p = spool->LoadProgress("slack");
@@ -524,20 +630,18 @@ TEST_F(SpoolTest, ProgressPersistsAndReplayIsExactlyTheUnfinished) {
   EXPECT_EQ(spool->outputs(),
             (std::vector<std::string>{"slack", "web/../hook"}));
 
+  // The records an output has not finished.
   auto replay = [&](absl::string_view output) {
+    std::optional<OutputProgress> progress = spool->LoadProgress(output);
     std::vector<uint64_t> seqs;
-    EXPECT_TRUE(spool
-                    ->Replay(output,
-                             [&](core::Alert a) {
-                               seqs.push_back(a.seq);
-                               return true;
-                             })
-                    .ok());
+    for (uint64_t seq : Seqs(ReadAll(*spool, progress->low_watermark))) {
+      if (!progress->finished_above.contains(seq)) seqs.push_back(seq);
+    }
     return seqs;
   };
   EXPECT_EQ(replay("slack"), (std::vector<uint64_t>{4, 6, 8, 9, 10}));
   EXPECT_EQ(replay("web/../hook"), (std::vector<uint64_t>{10}));
-  EXPECT_EQ(spool->stats().replayed, 6u);
+  EXPECT_EQ(spool->stats().replayed, 8u);  // every record read: 4..10, 10
 
   // A new output starts at the head: it replays nothing that came before.
   ASSERT_TRUE(spool->SetOutputs({"slack", "web/../hook", "new"}).ok());
@@ -663,6 +767,40 @@ TEST_F(SpoolRetentionTest, SegmentRemovedDuringAReadEndsItWithOutOfRange) {
   // What was handed out has no gap: the read stopped instead of skipping.
   EXPECT_EQ(seen, Range(1, 2));
   EXPECT_EQ(Seqs(ReadAll(*spool_)), Range(9, 10));
+}
+
+TEST_F(SpoolRetentionTest, ACursorInARemovedSegmentIsOutOfRange) {
+  // Cursors stopped at 3 (inside segment [3, 4]) and 4 (at its end).
+  auto stopped_at = [&](uint64_t seq) {
+    SpoolCursor cursor;
+    EXPECT_TRUE(
+        spool_->Read(&cursor, [&](core::Alert a) { return a.seq < seq; }).ok());
+    EXPECT_EQ(cursor.after_seq, seq);
+    return cursor;
+  };
+  SpoolCursor inside = stopped_at(3);
+  SpoolCursor at_end = stopped_at(4);
+  ASSERT_TRUE(spool_->MarkProgress("a", 10, {}).ok());
+  ASSERT_TRUE(spool_->MarkProgress("b", 4, {}).ok());
+  clock_.Advance(absl::Hours(2));
+  EXPECT_EQ(*spool_->Compact(), 2);  // [1, 2] and [3, 4]
+  // Seq 4 went with its segment: never skipped in silence.
+  const absl::Status gone = spool_->Read(&inside, [](core::Alert) {
+    ADD_FAILURE() << "read past a removed record";
+    return true;
+  });
+  EXPECT_TRUE(absl::IsOutOfRange(gone)) << gone;
+  EXPECT_THAT(gone.message(), HasSubstr("removed by retention"));
+  // Nothing after the other cursor was removed: it goes on.
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(spool_
+                  ->Read(&at_end,
+                         [&](core::Alert a) {
+                           seen.push_back(a.seq);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(seen, Range(5, 10));
 }
 
 TEST_F(SpoolTest, FullRefusesNewAppendsAndResumesWhenSpaceFrees) {

@@ -171,13 +171,13 @@ TEST_F(AlertSubmitterTest, RefusalsOfAlertsInFlightKeepTheirOrder) {
   ASSERT_EQ(intake.submitted.size(), 4u);
   intake.Answer(2, uint64_t{1});  // c accepted
   intake.Answer(1, absl::UnavailableError("shutting down"));
-  intake.Answer(0, absl::ResourceExhaustedError("queue full"));
+  intake.Answer(0, absl::ResourceExhaustedError("spool full"));
   EXPECT_TRUE(submitter->holding());
   // d is still in flight: no retry before its answer.
   clock_.Advance(kMax);
   EXPECT_EQ(submitter->Pump(), absl::InfiniteFuture());
   EXPECT_EQ(intake.submitted.size(), 4u);
-  intake.Answer(3, absl::ResourceExhaustedError("queue full"));
+  intake.Answer(3, absl::ResourceExhaustedError("spool full"));
 
   // One at a time, in order of arrival: a (the probe), then b and d.
   clock_.Advance(kMax);

@@ -58,10 +58,10 @@ TEST_F(HttpAlertIngestTest, RefusesAnInvalidAlertWith400AndNeverSubmitsIt) {
 
 TEST_F(HttpAlertIngestTest, IntakeRefusalsBecome503) {
   intake_.answer =
-      absl::ResourceExhaustedError("output \"hook\" has a full queue");
+      absl::ResourceExhaustedError("spool full (max_bytes 1048576)");
   Reply full = Post(kAlert);
   EXPECT_EQ(full.status, 503);
-  EXPECT_THAT(full.body, HasSubstr("full queue"));
+  EXPECT_THAT(full.body, HasSubstr("spool full"));
   intake_.answer = absl::UnavailableError("corral is shutting down");
   EXPECT_EQ(Post(kAlert).status, 503);
   EXPECT_THAT(
