@@ -131,6 +131,8 @@ void SubscribeStream::Pump() {
     return;
   }
   out_ = shared_.cache->Get(*next);
+  // No buffer hint: a hinted write completes only once a later write
+  // flushes it, and a reactor starts its next write only after completion.
   StartWrite(&out_);
 }
 
