@@ -398,6 +398,10 @@ std::vector<core::Alert> ReadInChunks(const Spool& spool, size_t chunk,
   }
 }
 
+std::vector<core::Alert> ReadToEnd(const Spool& spool, SpoolCursor* cursor) {
+  return ReadInChunks(spool, SIZE_MAX, cursor);
+}
+
 TEST_F(SpoolTest, ChunkedReadsWithACursorReturnWhatOneReadFromDoes) {
   const std::string dir = NewDir("a");
   SpoolOptions o = Options(dir);
@@ -458,36 +462,13 @@ TEST_F(SpoolTest, ACursorGoesOnWhereItStoppedWithoutScanningAgain) {
     std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
     f.write(framed.data(), static_cast<std::streamsize>(framed.size()));
   }
-  std::vector<uint64_t> from_scratch;
-  ASSERT_TRUE(spool
-                  ->ReadFrom(5,
-                             [&](core::Alert a) {
-                               from_scratch.push_back(a.seq);
-                               return true;
-                             })
-                  .ok());
-  EXPECT_EQ(from_scratch.front(), 1000u);  // ReadFrom scans from the start
-  seen.clear();
-  ASSERT_TRUE(spool
-                  ->Read(&cursor,
-                         [&](core::Alert a) {
-                           seen.push_back(a.seq);
-                           return true;
-                         })
-                  .ok());
-  EXPECT_EQ(seen, Range(6, 10));
+  // ReadFrom scans from the start
+  EXPECT_EQ(Seqs(ReadAll(*spool, 5)).front(), 1000u);
+  EXPECT_EQ(Seqs(ReadToEnd(*spool, &cursor)), Range(6, 10));
   EXPECT_EQ(cursor.after_seq, 10u);
   // At the end it waits for what comes next.
   ASSERT_TRUE(AppendSync(*spool, MakeAlert(11)).ok());
-  seen.clear();
-  ASSERT_TRUE(spool
-                  ->Read(&cursor,
-                         [&](core::Alert a) {
-                           seen.push_back(a.seq);
-                           return true;
-                         })
-                  .ok());
-  EXPECT_EQ(seen, Range(11, 11));
+  EXPECT_EQ(Seqs(ReadToEnd(*spool, &cursor)), Range(11, 11));
 }
 
 TEST_F(SpoolTest, TornTailIsTruncatedAtEveryOffsetOfTheLastRecord) {
@@ -792,15 +773,7 @@ TEST_F(SpoolRetentionTest, ACursorInARemovedSegmentIsOutOfRange) {
   EXPECT_TRUE(absl::IsOutOfRange(gone)) << gone;
   EXPECT_THAT(gone.message(), HasSubstr("removed by retention"));
   // Nothing after the other cursor was removed: it goes on.
-  std::vector<uint64_t> seen;
-  ASSERT_TRUE(spool_
-                  ->Read(&at_end,
-                         [&](core::Alert a) {
-                           seen.push_back(a.seq);
-                           return true;
-                         })
-                  .ok());
-  EXPECT_EQ(seen, Range(5, 10));
+  EXPECT_EQ(Seqs(ReadToEnd(*spool_, &at_end)), Range(5, 10));
 }
 
 TEST_F(SpoolTest, FullRefusesNewAppendsAndResumesWhenSpaceFrees) {
