@@ -26,7 +26,8 @@ namespace corral::server {
 //   ListOutputs  the output queues' counts.
 // Every call needs listen.auth_token when it is set. Publish and ListOutputs
 // are synchronous handlers (Publish waits for the spool); Subscribe uses the
-// callback API, so that idle and busy streams hold no thread. Everything
+// callback API, so that a live stream holds no thread (a resume holds one
+// while it reads the spool). Everything
 // borrowed must outlive the service, and the gRPC server must be shut down
 // before the service is destroyed.
 class AlertsService final

@@ -3,6 +3,7 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -101,8 +102,7 @@ SubscribeStream::SubscribeStream(const SubscribeShared& shared,
     absl::MutexLock lock(&mu_);
     live_ = SubscribeLive();
   }
-  // Nothing is there yet: this only arms the ready hook (or sees the feed
-  // closed).
+  // Writes what arrived meanwhile, or goes idle until the ready hook fires.
   Pump();
 }
 
@@ -131,8 +131,8 @@ void SubscribeStream::Pump() {
     return;
   }
   out_ = shared_.cache->Get(*next);
-  // No buffer hint: a hinted write completes only once a later write
-  // flushes it, and a reactor starts its next write only after completion.
+  // No buffer hint: a hinted write completes before it is sent, and when
+  // the stream then goes idle nothing would flush it.
   StartWrite(&out_);
 }
 
@@ -211,7 +211,8 @@ void SubscribeStream::OnCancel() {
   {
     absl::MutexLock lock(&mu_);
     cancelled_ = true;
-    // A write in flight completes (failed) and finishes the stream.
+    // A write in flight completes, failed or not; either way the stream
+    // finishes there (see NextToWrite).
     if (writing_ || finished_) return;
     finished_ = true;
   }
@@ -224,57 +225,60 @@ void SubscribeStream::OnDone() {
     live_.reset();  // no ready hook runs after this
   }
   shared_.waker->Forget(this);
-  if (catch_up_.joinable()) {
-    // It stops at its next step now that the stream finished; its last step
-    // may be the Pump() that led here.
-    if (catch_up_.get_id() == std::this_thread::get_id()) {
-      catch_up_.detach();
-    } else {
-      catch_up_.join();
-    }
-  }
+  // The catch-up thread stops at its next record now that the stream
+  // finished (gRPC runs OnDone on its own threads, never on this one).
+  if (catch_up_.joinable()) catch_up_.join();
   delete this;
 }
 
 void SubscribeStream::CatchUp(uint64_t after_seq) {
   // Most of the backlog first, without holding a live buffer; then join the
-  // live feed and read what became durable meanwhile. Every alert is in one
-  // of the two; NextToWrite() drops the overlap by seq.
-  uint64_t read_up_to = after_seq;
-  absl::Status read = ReadSpool(&read_up_to);
-  if (read.ok()) {
-    absl::MutexLock lock(&mu_);
-    if (!finished_) live_ = SubscribeLive();
+  // live feed and read on from where the first read stopped, for what became
+  // durable meanwhile. Every alert is in one of the two; NextToWrite() drops
+  // the overlap by seq.
+  router::SpoolCursor cursor{.after_seq = after_seq};
+  absl::Status read;
+  // Retention may have moved on since the request was checked; an
+  // unpositioned read would then start past a gap.
+  if (const uint64_t first = shared_.spool->first_seq();
+      after_seq != 0 && after_seq + 1 < first) {
+    read =
+        absl::OutOfRangeError(absl::StrCat("the oldest alert kept is ", first));
   }
-  if (read.ok()) read = ReadSpool(&read_up_to);
+  if (read.ok()) read = ReadSpool(&cursor);
+  bool go_on = read.ok();
+  if (go_on) {
+    absl::MutexLock lock(&mu_);
+    go_on = !finished_;
+    if (go_on) live_ = SubscribeLive();
+  }
+  if (go_on) read = ReadSpool(&cursor);
   {
     absl::MutexLock lock(&mu_);
     catching_up_ = false;
     if (absl::IsOutOfRange(read)) {
       end_ =
           grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                       absl::StrCat("alerts after seq ", read_up_to,
+                       absl::StrCat("alerts after seq ", cursor.after_seq,
                                     " are no longer retained (", read.message(),
                                     "); resubscribe without after_seq, or with "
                                     "after_seq=0 for everything retained"));
     } else if (!read.ok()) {
-      end_ =
-          grpc::Status(grpc::StatusCode::INTERNAL,
-                       absl::StrCat("cannot read the spool: ", read.message()));
+      end_ = ResumableStatus(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("cannot read the spool: ", read.message()));
     }
   }
   Pump();
 }
 
-absl::Status SubscribeStream::ReadSpool(uint64_t* read_up_to) {
-  return shared_.spool->ReadFrom(*read_up_to, [&](core::Alert alert) {
-    const uint64_t seq = alert.seq;
+absl::Status SubscribeStream::ReadSpool(router::SpoolCursor* cursor) {
+  return shared_.spool->Read(cursor, [&](core::Alert alert) {
     bool kick = false;
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return false;
       pending_.push_back(std::make_shared<const core::Alert>(std::move(alert)));
-      *read_up_to = seq;
       kick = pending_.size() >= kTakeBatch;
     }
     if (!kick) return true;

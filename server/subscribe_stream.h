@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "core/alert.h"
 #include "corral/v1/alerts.pb.h"
@@ -90,9 +91,10 @@ struct SubscribeShared {
 // dropped, so there is no gap and no repeat.
 //
 // Ends with RESOURCE_EXHAUSTED (too slow: the subscription overflowed),
-// UNAVAILABLE (the feed closed), OUT_OF_RANGE (the spool removed what a
-// resume was reading), CANCELLED (the client went away), each telling the
-// after_seq to resume from. Deletes itself when gRPC is done with it.
+// UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read) or
+// CANCELLED (the client went away), telling the after_seq to resume from, or
+// with OUT_OF_RANGE (the spool no longer has what a resume asked for). Deletes
+// itself when gRPC is done with it.
 class SubscribeStream final
     : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -119,10 +121,10 @@ class SubscribeStream final
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The catch-up thread's body.
   void CatchUp(uint64_t after_seq);
-  // Queues the retained alerts after *read_up_to from the spool, moving
-  // *read_up_to along; holds at most about one batch at a time, pumping and
-  // waiting for room. Stops early once the stream finished.
-  absl::Status ReadSpool(uint64_t* read_up_to);
+  // Queues the retained alerts after the cursor from the spool, moving it
+  // along; holds at most about one batch at a time, pumping and waiting for
+  // room. Stops early once the stream finished.
+  absl::Status ReadSpool(router::SpoolCursor* cursor);
   grpc::Status ResumableStatus(grpc::StatusCode code,
                                absl::string_view why) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
