@@ -76,10 +76,11 @@ void StreamWaker::Loop() {
   while (true) {
     mu_.Await(absl::Condition(&has_work));
     if (ready_.empty()) return;  // stopping
-    pumping_ = ready_.front();
+    SubscribeStream* stream = ready_.front();
     ready_.pop_front();
+    pumping_ = stream;
     mu_.Unlock();
-    pumping_->Pump();
+    stream->Pump();
     mu_.Lock();
     pumping_ = nullptr;
   }
