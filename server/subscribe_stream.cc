@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/log.h"
 #include "server/alert_proto.h"
 
 namespace corral::server {
@@ -19,7 +18,7 @@ constexpr size_t kTakeBatch = 256;
 
 }  // namespace
 
-grpc::ByteBuffer AlertWireCache::Get(const core::Alert& alert) {
+absl::StatusOr<grpc::ByteBuffer> AlertWireCache::Get(const core::Alert& alert) {
   Slot& slot = slots_[alert.seq % slots_.size()];
   {
     absl::MutexLock lock(&slot.mu);
@@ -34,9 +33,10 @@ grpc::ByteBuffer AlertWireCache::Get(const core::Alert& alert) {
                                                       &own_buffer);
   if (!serialized.ok()) {
     // Only a message over 2 GiB fails; the spool refuses those long before.
-    core::LogError("cannot serialize an alert",
-                   {{"seq", absl::StrCat(alert.seq)},
-                    {"error", serialized.error_message()}});
+    // Not cached: an empty buffer must never reach StartWrite.
+    return absl::InternalError(absl::StrCat("cannot serialize alert seq ",
+                                            alert.seq, ": ",
+                                            serialized.error_message()));
   }
   absl::MutexLock lock(&slot.mu);
   slot.seq = alert.seq;
@@ -131,7 +131,19 @@ void SubscribeStream::Pump() {
     Finish(end);
     return;
   }
-  out_ = shared_.cache->Get(*next);
+  absl::StatusOr<grpc::ByteBuffer> bytes = shared_.cache->Get(*next);
+  if (!bytes.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      finished_ = true;
+      end =
+          ResumableStatus(grpc::StatusCode::INTERNAL, bytes.status().message());
+    }
+    Finish(end);
+    return;
+  }
+  out_ = *std::move(bytes);
   // No buffer hint: a hinted write completes before it is sent, and when
   // the stream then goes idle nothing would flush it.
   StartWrite(&out_);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "core/alert.h"
@@ -28,7 +29,8 @@ namespace corral::server {
 // bounded. Thread-safe.
 class AlertWireCache {
  public:
-  grpc::ByteBuffer Get(const core::Alert& alert);
+  // The alert's serialized message; Internal when it cannot be serialized.
+  absl::StatusOr<grpc::ByteBuffer> Get(const core::Alert& alert);
 
  private:
   struct Slot {
@@ -91,7 +93,8 @@ struct SubscribeShared {
 // dropped, so there is no gap and no repeat.
 //
 // Ends with RESOURCE_EXHAUSTED (too slow: the subscription overflowed),
-// UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read) or
+// UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read, or
+// an alert not serialized: resuming after it skips it, said in the status) or
 // CANCELLED (the client went away), telling the after_seq to resume from, or
 // with OUT_OF_RANGE (the spool no longer has what a resume asked for). Deletes
 // itself when gRPC is done with it.
