@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 
@@ -26,11 +27,18 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return text;
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, size_t* written) {
+namespace {
+
+// write(2) at the file position, or pwrite(2) at `offset` when it is set.
+absl::Status WriteAllImpl(int fd, absl::string_view data,
+                          std::optional<uint64_t> offset, size_t* written) {
   size_t done = 0;
   absl::Status status;
   while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    const ssize_t n = offset
+                          ? ::pwrite(fd, data.data() + done, data.size() - done,
+                                     static_cast<off_t>(*offset + done))
+                          : ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       status = absl::ErrnoToStatus(errno, "write failed");
@@ -44,6 +52,17 @@ absl::Status WriteAll(int fd, absl::string_view data, size_t* written) {
   }
   if (written != nullptr) *written = done;
   return status;
+}
+
+}  // namespace
+
+absl::Status WriteAll(int fd, absl::string_view data, size_t* written) {
+  return WriteAllImpl(fd, data, std::nullopt, written);
+}
+
+absl::Status WriteAllAt(int fd, absl::string_view data, uint64_t offset,
+                        size_t* written) {
+  return WriteAllImpl(fd, data, offset, written);
 }
 
 }  // namespace corral::core

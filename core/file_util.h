@@ -1,6 +1,7 @@
 #ifndef CORRAL_CORE_FILE_UTIL_H_
 #define CORRAL_CORE_FILE_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,6 +20,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // made it, so a caller can undo a partial line.
 absl::Status WriteAll(int fd, absl::string_view data,
                       size_t* written = nullptr);
+// The same at byte `offset` of the file (pwrite), whatever its position.
+absl::Status WriteAllAt(int fd, absl::string_view data, uint64_t offset,
+                        size_t* written = nullptr);
 
 }  // namespace corral::core
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <system_error>
@@ -30,6 +31,9 @@ namespace fmt = spool_format;
 constexpr absl::string_view kSegmentSuffix = ".seg";
 constexpr absl::string_view kProgressSuffix = ".progress";
 constexpr absl::string_view kTempSuffix = ".tmp";
+// A zero-filled file waiting to become the next segment (not a segment name:
+// recovery ignores it and Open deletes a leftover).
+constexpr absl::string_view kPreparedName = "next-segment.zeros";
 constexpr size_t kSegmentDigits = 20;
 
 std::string SegmentPath(const std::string& dir, uint64_t base_seq) {
@@ -128,6 +132,33 @@ absl::StatusOr<SegmentScan> ScanSegmentFile(
   ::close(fd);
   result.bytes = end;
   return result;
+}
+
+// Whether the bytes [from, to) of a file are all zero.
+absl::StatusOr<bool> IsZeroFilled(const std::string& path, uint64_t from,
+                                  uint64_t to) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open", path);
+  std::string chunk(kScanWindowBytes, '\0');
+  bool zeros = true;
+  while (zeros && from < to) {
+    const ssize_t n = ::pread(
+        fd, chunk.data(),
+        static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from)),
+        static_cast<off_t>(from));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status s = ErrnoStatus("cannot read", path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    zeros = std::all_of(chunk.begin(), chunk.begin() + n,
+                        [](char c) { return c == 0; });
+    from += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  return zeros;
 }
 
 uint64_t PayloadSeq(absl::string_view payload) {
@@ -231,6 +262,9 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(
   std::unique_ptr<Spool> spool(new Spool(std::move(options), metrics, clock));
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
   spool->writer_ = std::thread([s = spool.get()] { s->WriterLoop(); });
+  if (spool->Preallocating()) {
+    spool->preparer_ = std::thread([s = spool.get()] { s->PreparerLoop(); });
+  }
   return spool;
 }
 
@@ -239,7 +273,12 @@ Spool::~Spool() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  stop_preparing_ = true;
   if (writer_.joinable()) writer_.join();
+  if (preparer_.joinable()) {
+    preparer_.join();
+    ::unlink(PreparedPath().c_str());  // an unused one is remade at Open
+  }
   if (active_fd_ >= 0) ::close(active_fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -257,6 +296,10 @@ absl::Status Spool::SyncDir(const std::string& dir) const {
   }
   ::close(fd);
   return s;
+}
+
+std::string Spool::PreparedPath() const {
+  return absl::StrCat(options_.dir, "/", kPreparedName);
 }
 
 std::string Spool::ProgressPath(absl::string_view output) const {
@@ -281,6 +324,8 @@ absl::Status Spool::Recover() {
         absl::StrCat("spool dir ", dir, " is in use by another process"));
   }
   if (absl::Status s = LoadAllProgress(); !s.ok()) return s;
+  // A prepared file may have been cut short by a crash: make a new one.
+  ::unlink(PreparedPath().c_str());
 
   std::vector<uint64_t> bases;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -315,7 +360,24 @@ absl::Status Spool::Recover() {
     if (!scanned.ok()) return scanned.status();
     const uint64_t good_end = scanned->scan.good_end;
     uint64_t size = scanned->bytes;
+    bool zero_tail = false;
     if (good_end < size) {
+      absl::StatusOr<bool> zeros = IsZeroFilled(path, good_end, size);
+      if (!zeros.ok()) return zeros.status();
+      zero_tail = *zeros;
+    }
+    if (zero_tail) {
+      // Preallocated space no record reached: unused, not damage. The last
+      // segment goes on writing into it; a sealed one is cut to its records
+      // (a crash came before its cut at the roll was on disk).
+      if (last) {
+        active_preallocated_ = true;
+      } else if (::truncate(path.c_str(), static_cast<off_t>(good_end)) != 0) {
+        core::LogWarn("spool: cannot cut a sealed segment to its records",
+                      {{"segment", path}, {"error", std::strerror(errno)}});
+      }
+      size = good_end;
+    } else if (good_end < size) {
       const std::string offset = absl::StrCat(good_end);
       const std::string bytes = absl::StrCat(size - good_end);
       if (last) {
@@ -367,19 +429,19 @@ absl::Status Spool::Recover() {
   if (segments_.empty()) {
     const std::string path = SegmentPath(dir, next_seq_);
     active_fd_ =
-        ::open(path.c_str(),
-               O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (active_fd_ < 0) return ErrnoStatus("cannot create", path);
     if (absl::Status s = SyncDir(dir); !s.ok()) return s;
     segments_.push_back(Segment{next_seq_, path, 0, absl::InfiniteFuture()});
     active_written_ = 0;
   } else {
     const std::string& path = segments_.back().path;
-    active_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    active_fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (active_fd_ < 0) return ErrnoStatus("cannot open", path);
     active_written_ = segments_.back().size;
   }
   UpdateGauges();
+  UpdateWantPrepared();
   return absl::OkStatus();
 }
 
@@ -485,8 +547,24 @@ void Spool::WriteBatch(std::vector<Pending>& batch) {
   std::string buf;
   size_t i = 0;
   while (i < batch.size()) {
+    // Move to a prepared segment as soon as there is one, rather than when the
+    // plain active one fills up. (An empty active segment is written once
+    // first: its name is the seq it starts with.)
+    if (!active_preallocated_ && active_written_ > 0 && Preallocating()) {
+      bool ready;
+      {
+        absl::MutexLock lock(&mu_);
+        ready = prepared_ready_;
+      }
+      if (ready) {
+        if (absl::Status s = Roll(batch[i].seq); !s.ok()) {
+          FailFrom(batch, i, s);
+          return;
+        }
+      }
+    }
     // One run: the records that fit the active segment (one in kAlways), one
-    // write(2) and one fsync for all of them.
+    // write and one fsync for all of them.
     buf.clear();
     size_t j = i;
     while (j < batch.size()) {
@@ -512,27 +590,27 @@ void Spool::WriteBatch(std::vector<Pending>& batch) {
     absl::Status s = options_.write_fault ? options_.write_fault(batch[i].seq)
                                           : absl::OkStatus();
     size_t written = 0;
-    if (s.ok()) s = core::WriteAll(active_fd_, buf, &written);
+    if (s.ok())
+      s = core::WriteAllAt(active_fd_, buf, active_written_, &written);
     if (s.ok() && options_.fsync != FsyncMode::kNever) {
       s = FsyncFd(active_fd_, path);
     }
     if (!s.ok()) {
       // Take back what was written, so that nothing unacknowledged stays
       // behind the records that follow.
-      if (written > 0 &&
-          ::ftruncate(active_fd_, static_cast<off_t>(active_written_)) != 0) {
-        // Left in place, the partial bytes are skipped as a damaged region
-        // by readers and recovery; account for them.
-        struct stat st;
-        if (::fstat(active_fd_, &st) == 0) {
-          const uint64_t actual = static_cast<uint64_t>(st.st_size);
+      // (This gives up the active segment's preallocation, if any.)
+      if (written > 0) {
+        active_preallocated_ = false;
+        if (::ftruncate(active_fd_, static_cast<off_t>(active_written_)) != 0) {
+          // Left in place, the partial bytes are skipped as a damaged region
+          // by readers and recovery; account for them.
           absl::MutexLock lock(&mu_);
-          bytes_ += actual - active_written_;
-          active_written_ = actual;
-          segments_.back().size = actual;
+          bytes_ += written;
+          active_written_ += written;
+          segments_.back().size = active_written_;
+          core::LogError("spool: cannot truncate a failed write",
+                         {{"segment", path}});
         }
-        core::LogError("spool: cannot truncate a failed write",
-                       {{"segment", path}});
       }
       FailFrom(batch, i, s);
       return;
@@ -550,6 +628,7 @@ void Spool::WriteBatch(std::vector<Pending>& batch) {
       durable_seq_ = batch[j - 1].seq;
       write_failed_ = false;
       UpdateGauges();
+      UpdateWantPrepared();
     }
     m_.records->Inc(j - i);
     for (size_t k = i; k < j; ++k) {
@@ -561,24 +640,106 @@ void Spool::WriteBatch(std::vector<Pending>& batch) {
 
 absl::Status Spool::Roll(uint64_t base_seq) {
   const std::string path = SegmentPath(options_.dir, base_seq);
-  // O_TRUNC, not O_EXCL: a file of this name can only be an empty leftover of
-  // a roll that failed after creating it.
-  const int fd = ::open(
-      path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", path);
+  bool prepared;
+  {
+    absl::MutexLock lock(&mu_);
+    prepared = std::exchange(prepared_ready_, false);
+    // Keeps the preparer off PreparedPath() until the rename below is done.
+    want_prepared_ = false;
+  }
+  int fd = -1;
+  if (prepared) {
+    // rename replaces a file of this name, which can only be an empty
+    // leftover of a roll that failed after creating it.
+    if (::rename(PreparedPath().c_str(), path.c_str()) == 0) {
+      fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      core::LogWarn("spool: cannot use the preallocated segment file",
+                    {{"segment", path}, {"error", std::strerror(errno)}});
+      prepared = false;
+    }
+  }
+  if (fd < 0) {
+    // O_TRUNC, not O_EXCL: see above.
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("cannot create", path);
+  }
   if (absl::Status s = SyncDir(options_.dir); !s.ok()) {
     ::close(fd);
     return s;
   }
-  // The sealed segment was fsynced by the run that last wrote to it.
+  // The sealed segment was fsynced by the run that last wrote to it; its
+  // unused zeros go. Not synced: recovery cuts them again after a crash.
+  if (active_preallocated_ &&
+      ::ftruncate(active_fd_, static_cast<off_t>(active_written_)) != 0) {
+    core::LogWarn("spool: cannot cut a sealed segment to its records",
+                  {{"error", std::strerror(errno)}});
+  }
   ::close(active_fd_);
   active_fd_ = fd;
   active_written_ = 0;
+  active_preallocated_ = prepared;
   absl::MutexLock lock(&mu_);
   segments_.back().sealed_at = clock_->Now();
   segments_.push_back(Segment{base_seq, path, 0, absl::InfiniteFuture()});
+  prepare_failed_ = false;
   UpdateGauges();
+  UpdateWantPrepared();
   return absl::OkStatus();
+}
+
+void Spool::UpdateWantPrepared() {
+  // Half way through a prepared segment is early enough to prepare the next
+  // one in time, and keeps at most about 1.5 segments of zeros around.
+  want_prepared_ =
+      Preallocating() && !prepare_failed_ &&
+      (!active_preallocated_ || active_written_ >= options_.segment_bytes / 2);
+}
+
+void Spool::PreparerLoop() {
+  while (true) {
+    mu_.LockWhen(absl::Condition(this, &Spool::PreparerHasWork));
+    const bool stopping = stopping_;
+    mu_.Unlock();
+    if (stopping) return;
+    absl::Status s = PrepareSegmentFile();
+    absl::MutexLock lock(&mu_);
+    if (s.ok()) {
+      prepared_ready_ = true;
+    } else if (!stopping_) {
+      // Appends go on into plain files; tried again at the next roll.
+      prepare_failed_ = true;
+      want_prepared_ = false;
+      core::LogWarn("spool: cannot preallocate a segment file",
+                    {{"error", s.message()}});
+    }
+  }
+}
+
+absl::Status Spool::PrepareSegmentFile() {
+  const std::string path = PreparedPath();
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create", path);
+  const std::string zeros(kScanWindowBytes, '\0');
+  absl::Status s;
+  for (uint64_t at = 0; s.ok() && at < options_.segment_bytes;
+       at += zeros.size()) {
+    if (stop_preparing_) {
+      s = absl::CancelledError("spool: closing");
+      break;
+    }
+    const uint64_t n =
+        std::min<uint64_t>(zeros.size(), options_.segment_bytes - at);
+    s = core::WriteAllAt(fd, absl::string_view(zeros.data(), n), at);
+    if (!s.ok())
+      s = absl::Status(s.code(), absl::StrCat(s.message(), " ", path));
+  }
+  if (s.ok()) s = FsyncFd(fd, path);
+  ::close(fd);
+  if (!s.ok()) ::unlink(path.c_str());
+  return s;
 }
 
 void Spool::FailFrom(std::vector<Pending>& batch, size_t from,

@@ -1,6 +1,7 @@
 #ifndef CORRAL_ROUTER_SPOOL_H_
 #define CORRAL_ROUTER_SPOOL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -48,6 +49,14 @@ struct SpoolOptions {
   // A segment is sealed and a new one started before a record would make it
   // larger than this (a larger record gets a segment of its own).
   uint64_t segment_bytes = 64ULL << 20;
+  // Write records into segment files filled with zeros beforehand (by a
+  // thread of their own, off the write path), so that the fdatasync after an
+  // append flushes only data: appending to a file also changes its size and
+  // block map, which costs a second write per fsync (and a journal commit on
+  // journaling filesystems). Disk use grows by up to two segments of zeros:
+  // the rest of the active segment, and the next one. Ignored with
+  // FsyncMode::kNever.
+  bool preallocate = true;
   // After the disk refused a write, appends are refused for this long; then
   // the next appends are tried again (so the spool resumes by itself once
   // space frees). A Compact() that deletes a segment also ends the pause.
@@ -130,6 +139,13 @@ struct SpoolStats {
 // mtime). With no outputs, only `retain` holds segments. The active (last)
 // segment is never deleted. Compact() is not called by the spool itself: the
 // owner calls it periodically (and when appends are refused as full).
+//
+// Preallocation (SpoolOptions::preallocate): while the active segment is a
+// plain file (a new spool, or one recovered with a torn tail), or once it is
+// half written, a zero-filled file is prepared in the background; the writer
+// moves to it before its next write, or at the next roll. A sealed segment
+// is cut to its records; zeros after the last record of a segment are unused
+// space, not damage, at recovery.
 //
 // Memory: ReadFrom/Read and Open read a segment 1 MiB at a time (more
 // only for a record larger than that), so that readers at once (every
@@ -260,11 +276,25 @@ class Spool {
         core::Clock* clock);
   absl::Status Recover();
   absl::Status LoadAllProgress();
+  // Seals the active segment (cut to its records) and starts the segment
+  // from base_seq: in the prepared file when one is ready, else a new empty
+  // file. Writer thread.
   absl::Status Roll(uint64_t base_seq);
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !pending_.empty() || stopping_;
   }
   void WriterLoop();
+  // Prepares zero-filled segment files when the writer wants one.
+  void PreparerLoop();
+  bool PreparerHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (want_prepared_ && !prepared_ready_);
+  }
+  // Writes PreparedPath(): segment_bytes of zeros, fdatasynced.
+  absl::Status PrepareSegmentFile();
+  std::string PreparedPath() const;
+  // Sets want_prepared_ from the active segment's state (writer thread, or
+  // Open before the threads start).
+  void UpdateWantPrepared() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteBatch(std::vector<Pending>& batch);
   // Fails batch[from..] and everything still pending, and rewinds next_seq_ so
   // that the refused seqs are handed out again (no gaps).
@@ -282,9 +312,15 @@ class Spool {
   Metrics m_;
   int lock_fd_ = -1;
 
+  bool Preallocating() const {
+    return options_.preallocate && options_.fsync != FsyncMode::kNever;
+  }
+
   // Owned by the writer thread after Open.
   int active_fd_ = -1;
   uint64_t active_written_ = 0;
+  // The active file is zero-filled past active_written_.
+  bool active_preallocated_ = false;
 
   // Serialises progress file writes; taken before mu_.
   mutable absl::Mutex progress_mu_ ABSL_ACQUIRED_BEFORE(mu_);
@@ -304,8 +340,17 @@ class Spool {
   // The outputs that hold segments, and their progress.
   std::map<std::string, OutputProgress, std::less<>> progress_
       ABSL_GUARDED_BY(mu_);
+  // Preallocation: the writer wants a prepared file; one is ready at
+  // PreparedPath(); preparing failed (not tried again until the next roll).
+  bool want_prepared_ ABSL_GUARDED_BY(mu_) = false;
+  bool prepared_ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool prepare_failed_ ABSL_GUARDED_BY(mu_) = false;
+  // Read by the preparer between writes, so that closing does not wait for a
+  // whole segment of zeros.
+  std::atomic<bool> stop_preparing_{false};
 
   std::thread writer_;
+  std::thread preparer_;
 };
 
 }  // namespace corral::router

@@ -121,9 +121,13 @@ std::vector<std::string> SegmentFiles(const std::string& dir) {
 
 class SpoolTest : public ::testing::Test {
  protected:
+  // Without preallocation, which moves the writer to a new segment whenever
+  // a prepared file is ready: these tests count segments and bytes per file.
+  // Preallocation has tests of its own (SpoolPreallocationTest).
   SpoolOptions Options(const std::string& dir) {
     SpoolOptions o;
     o.dir = dir;
+    o.preallocate = false;
     return o;
   }
   std::unique_ptr<Spool> OpenOrDie(SpoolOptions options,
@@ -860,6 +864,161 @@ TEST_F(SpoolTest, CloseMakesEveryAcceptedAppendDurable) {
   EXPECT_EQ(ok.load(), 300);
   auto spool = OpenOrDie(Options(dir));
   EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, 300));
+}
+
+
+// Preallocated segments: records land in zero-filled files, which a roll cuts
+// to their records and recovery does not mistake for damage.
+class SpoolPreallocationTest : public SpoolTest {
+ protected:
+  void SetUp() override {
+    record_ = spool_format::FramedSize(
+        spool_format::EncodeAlertPayload(MakeAlert(1)).size());
+    options_ = Options(NewDir("p"));
+    options_.preallocate = true;
+    options_.segment_bytes = 6 * record_;
+  }
+  // Appends MakeAlert(1), (2), ... one at a time until the active segment is
+  // a zero-filled file (the preparer runs on its own thread) that holds a
+  // record, after at least `min_segments` segments. Bounded: fails after 10 s.
+  void AppendUntilPreallocated(Spool& spool, size_t min_segments) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      ASSERT_TRUE(AppendSync(spool, MakeAlert(++appended_)).ok());
+      const std::vector<std::string> files = SegmentFiles(options_.dir);
+      const uint64_t active = ActiveRecordBytes(spool);
+      if (files.size() >= min_segments && active > 0 &&
+          active < options_.segment_bytes &&
+          fs::file_size(files.back()) == options_.segment_bytes) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    FAIL() << "the active segment was never a preallocated file";
+  }
+  // Bytes of records in the active (last) segment: sealed files hold only
+  // records.
+  uint64_t ActiveRecordBytes(const Spool& spool) const {
+    const std::vector<std::string> files = SegmentFiles(options_.dir);
+    uint64_t sealed = 0;
+    for (size_t k = 0; k + 1 < files.size(); ++k) {
+      sealed += fs::file_size(files[k]);
+    }
+    return spool.bytes() - sealed;
+  }
+
+  size_t record_ = 0;
+  SpoolOptions options_;
+  int appended_ = 0;
+};
+
+TEST_F(SpoolPreallocationTest, RecordsGoIntoZeroFilledSegmentsCutAtTheRoll) {
+  auto spool = OpenOrDie(options_);
+  AppendUntilPreallocated(*spool, 3);
+  const std::vector<std::string> files = SegmentFiles(options_.dir);
+  // Every sealed segment is cut to its records, whole ones.
+  for (size_t k = 0; k + 1 < files.size(); ++k) {
+    EXPECT_GT(fs::file_size(files[k]), 0u) << files[k];
+    EXPECT_EQ(fs::file_size(files[k]) % record_, 0u) << files[k];
+    EXPECT_LE(fs::file_size(files[k]), options_.segment_bytes) << files[k];
+  }
+  const uint64_t active = ActiveRecordBytes(*spool);
+  EXPECT_LT(active, options_.segment_bytes);
+  // Past the records, the active file holds only zeros.
+  const std::string data = *core::ReadFileToString(files.back());
+  ASSERT_EQ(data.size(), options_.segment_bytes);
+  EXPECT_EQ(data.find_first_not_of('\0', active), std::string::npos);
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, appended_));
+  EXPECT_EQ(spool->stats().records, static_cast<uint64_t>(appended_));
+}
+
+TEST_F(SpoolPreallocationTest, ReopenWritesOnAfterTheLastRecordNotAtTheEnd) {
+  auto spool = OpenOrDie(options_);
+  AppendUntilPreallocated(*spool, 2);
+  const int n = appended_;
+  spool.reset();
+  // Stand-in for a crash: the unused zeros are still there.
+  const std::string active = SegmentFiles(options_.dir).back();
+  ASSERT_EQ(fs::file_size(active), options_.segment_bytes);
+
+  core::MetricsRegistry metrics;
+  spool = OpenOrDie(options_, &metrics);
+  ASSERT_NE(spool, nullptr);
+  EXPECT_EQ(spool->stats().truncated_tails, 0u);
+  EXPECT_EQ(spool->stats().corrupt_records, 0u);
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, n));
+  EXPECT_EQ(*AppendSync(*spool, MakeAlert(1000)), static_cast<uint64_t>(n + 1));
+  spool.reset();
+  spool = OpenOrDie(options_);
+  std::vector<core::Alert> all = ReadAll(*spool);
+  ASSERT_EQ(Seqs(all), Range(1, n + 1));
+  ExpectSameAlert(MakeAlert(1000), all.back());
+  EXPECT_EQ(spool->stats().truncated_tails, 0u);
+}
+
+TEST_F(SpoolPreallocationTest, ATornRecordInThePreallocatedTailIsTruncated) {
+  auto spool = OpenOrDie(options_);
+  AppendUntilPreallocated(*spool, 2);
+  const int n = appended_;
+  const uint64_t records = ActiveRecordBytes(*spool);
+  spool.reset();
+  // Half of a record written after the last one, zeros after it.
+  const std::string active = SegmentFiles(options_.dir).back();
+  {
+    std::string torn;
+    spool_format::AppendFramedRecord(
+        &torn, spool_format::EncodeAlertPayload(MakeAlert(n + 1)));
+    std::fstream f(active, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(records));
+    f.write(torn.data(), static_cast<std::streamsize>(torn.size() / 2));
+  }
+  spool = OpenOrDie(options_);
+  ASSERT_NE(spool, nullptr);
+  EXPECT_EQ(spool->stats().truncated_tails, 1u);
+  EXPECT_EQ(spool->stats().corrupt_records, 0u);
+  EXPECT_EQ(fs::file_size(active), records);
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, n));
+  EXPECT_EQ(*AppendSync(*spool, MakeAlert(n + 1)),
+            static_cast<uint64_t>(n + 1));
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, n + 1));
+}
+
+TEST_F(SpoolPreallocationTest,
+       ZerosAfterASealedSegmentAreCutNotCountedAsDamage) {
+  auto spool = OpenOrDie(options_);
+  AppendUntilPreallocated(*spool, 3);
+  const int n = appended_;
+  spool.reset();
+  // A crash before a roll's cut of the sealed file reached the disk.
+  const std::string sealed = SegmentFiles(options_.dir).front();
+  const uint64_t size = fs::file_size(sealed);
+  fs::resize_file(sealed, options_.segment_bytes);
+  spool = OpenOrDie(options_);
+  ASSERT_NE(spool, nullptr);
+  EXPECT_EQ(spool->stats().corrupt_records, 0u);
+  EXPECT_EQ(spool->stats().truncated_tails, 0u);
+  EXPECT_EQ(fs::file_size(sealed), size);
+  EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, n));
+}
+
+TEST_F(SpoolPreallocationTest, FsyncNeverWritesPlainFiles) {
+  options_.fsync = FsyncMode::kNever;
+  auto spool = OpenOrDie(options_);
+  for (int i = 1; i <= 20; ++i)
+    ASSERT_TRUE(AppendSync(*spool, MakeAlert(i)).ok());
+  uint64_t total = 0;
+  for (const std::string& f : SegmentFiles(options_.dir)) {
+    total += fs::file_size(f);
+  }
+  EXPECT_EQ(total, spool->bytes());
+  EXPECT_EQ(total, 20 * record_);
+  // Nothing but segments, progress and the lock in the directory.
+  for (const auto& e : fs::directory_iterator(options_.dir)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(e.path().extension() == ".seg" || name == "progress" ||
+                name == "LOCK")
+        << name;
+  }
 }
 
 }  // namespace
