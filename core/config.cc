@@ -412,6 +412,7 @@ void ParseListen(ConfigMap l, ListenConfig* listen) {
       l.Int("max_connections", listen->max_connections, 1, 1000000);
   listen->subscriber_buffer =
       l.Int("subscriber_buffer", listen->subscriber_buffer, 1, 10000000);
+  listen->grpc_keepalive = l.Duration("grpc_keepalive", listen->grpc_keepalive);
   l.RejectUnknownKeys();
 }
 
@@ -1353,6 +1354,7 @@ std::string RenderEffectiveConfig(const Config& config) {
   out << YAML::Key << "io_threads" << YAML::Value << l.io_threads;
   out << YAML::Key << "max_connections" << YAML::Value << l.max_connections;
   out << YAML::Key << "subscriber_buffer" << YAML::Value << l.subscriber_buffer;
+  out << YAML::Key << "grpc_keepalive" << YAML::Value << Dur(l.grpc_keepalive);
   out << YAML::EndMap;
 
   const SpoolConfig& s = config.spool;

@@ -31,6 +31,9 @@ struct ServerTlsConfig {
   bool operator==(const ServerTlsConfig&) const = default;
 };
 
+// How long a pinged gRPC peer has to answer (see ListenConfig).
+inline constexpr absl::Duration kGrpcKeepaliveTimeout = absl::Seconds(20);
+
 struct ListenConfig {
   std::string http = "0.0.0.0:2801";
   std::string grpc = "0.0.0.0:2803";
@@ -51,6 +54,10 @@ struct ListenConfig {
   // slower than alerts arrive; past it the subscriber's stream ends with
   // RESOURCE_EXHAUSTED and it resumes from its last seq.
   int64_t subscriber_buffer = 10000;
+  // gRPC connections quiet this long are pinged; one whose peer does not
+  // answer within kGrpcKeepaliveTimeout is dropped, ending its streams.
+  // Zero: no pings.
+  absl::Duration grpc_keepalive = absl::Minutes(1);
 
   bool operator==(const ListenConfig&) const = default;
 };

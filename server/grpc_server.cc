@@ -33,6 +33,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(options);
 }
 
+int MillisArg(absl::Duration d) {
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
 }  // namespace
 
 GrpcServer::GrpcServer(const core::ListenConfig& listen) : listen_(listen) {}
@@ -53,6 +58,24 @@ absl::Status GrpcServer::Start() {
   // Without this, gRPC sets SO_REUSEPORT and a second corral on the same port
   // would start "successfully" and steal half the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A subscriber whose host vanished (no FIN, no RST) would otherwise hold
+  // its stream and buffer until TCP gives up, which on a quiet stream is
+  // never: ping quiet connections, also between alerts, and drop the ones
+  // that do not answer.
+  if (listen_.grpc_keepalive > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                               MillisArg(listen_.grpc_keepalive));
+    // Not shorter: a synchronous gRPC client that is not inside a call only
+    // answers pings when its backup poller runs (every 5 s).
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               MillisArg(core::kGrpcKeepaliveTimeout));
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  // Clients may ping as often as every 10 s (gRPC's default policy answers
+  // pings more frequent than every 5 min with GOAWAY "too_many_pings").
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(listen_.max_body_bytes, INT32_MAX)));
   builder.RegisterService(&health_);

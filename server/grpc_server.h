@@ -19,7 +19,7 @@ namespace corral::server {
 // corral's gRPC listener (listen.grpc): grpc.health.v1.Health, server
 // reflection, and the services added with AddService (corral.v1.Alerts,
 // falco.outputs.service). TLS and mutual TLS from listen.tls; messages up to
-// listen.max_body_bytes.
+// listen.max_body_bytes; quiet connections pinged per listen.grpc_keepalive.
 class GrpcServer {
  public:
   explicit GrpcServer(const core::ListenConfig& listen);

@@ -135,6 +135,7 @@ listen:
   drain_timeout: 1m30s
   io_threads: 4
   max_connections: 500
+  grpc_keepalive: 30s
 spool:
   dir: /var/lib/corral
   fsync: always
@@ -184,6 +185,7 @@ dead_letter:
   EXPECT_EQ(c->listen.drain_timeout, absl::Seconds(90));
   EXPECT_EQ(c->listen.io_threads, 4);
   EXPECT_EQ(c->listen.max_connections, 500);
+  EXPECT_EQ(c->listen.grpc_keepalive, absl::Seconds(30));
   EXPECT_EQ(c->spool.dir, "/var/lib/corral");
   EXPECT_EQ(c->spool.fsync, "always");
   EXPECT_EQ(c->spool.max_bytes, 10000000000ULL);

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/corral_process.h"
 #include "tests/fakes/fake_http_server.h"
+#include "tests/fakes/tcp_proxy.h"
 #include "tests/fakes/test_certs.h"
 
 namespace corral::e2e {
@@ -390,6 +391,34 @@ TEST_F(GrpcApiTest, ASlowSubscriberIsCutOffAndResumesWithoutAGap) {
   }
   EXPECT_EQ(received, posted);
   resumed.Finish();
+}
+
+TEST_F(GrpcApiTest, ASubscriberThatStopsAnsweringIsDroppedByKeepalive) {
+  ASSERT_TRUE(Start("  grpc_keepalive: 1s\n").ok());
+  fakes::TcpProxy proxy(corral_->grpc_port());
+  ASSERT_TRUE(proxy.Start().ok());
+  auto far_channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy.port()),
+                          grpc::InsecureChannelCredentials());
+  Subscriber far(far_channel, v1::SubscribeRequest(), absl::Seconds(60));
+  Subscriber near(channel_, v1::SubscribeRequest(), absl::Seconds(60));
+  ASSERT_TRUE(WaitForSubscribers(2));
+  // Quiet streams of answering clients stay, however many pings go by.
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_TRUE(WaitForSubscribers(2));
+
+  // The far client's host vanishes: its connection neither closes nor answers.
+  // Dropped once a ping goes unanswered for 20 s.
+  proxy.Freeze();
+  ASSERT_TRUE(
+      corral_->WaitForMetric("corral_grpc_subscribers 1", absl::Seconds(40)));
+  // The other one still gets alerts.
+  const uint64_t seq = Post(AlertJson("Notice", "after"));
+  std::vector<v1::Alert> got = near.Read(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq(), seq);
+  near.Finish();
+  far.context.TryCancel();
 }
 
 TEST_F(GrpcApiTest, FalcoSubAndGetSeeEveryAlertPostedOverHttp) {
