@@ -30,6 +30,10 @@ struct Alert {
   std::string hostname;
   std::vector<std::string> tags;
   std::string output_fields_json = "{}";
+  // When corral accepted it into the spool (set by the spool, kept in the
+  // record); InfinitePast when not known. Not part of any wire format: it
+  // dates retry.max_age and delivery latency for alerts read back later.
+  absl::Time accepted = absl::InfinitePast();
 };
 
 // Alerts are immutable once accepted and shared between every output queue that

@@ -290,7 +290,11 @@ void OutputQueue::ReadLoop() {
       if (read.alert == nullptr) {
         progress_.Finish(read.seq);
       } else {
-        waiting_.push_back({std::move(read.alert), now});
+        // Counted from acceptance (retry.max_age, latency), which may be
+        // long before: a backlog, or a restart.
+        const absl::Time accepted = std::min(read.alert->accepted, now);
+        waiting_.push_back({std::move(read.alert),
+                            accepted == absl::InfinitePast() ? now : accepted});
       }
     }
     if (!status.ok()) {
@@ -345,7 +349,7 @@ std::vector<OutputQueue::Entry> OutputQueue::TakeBatch() {
     if (max_batch_items_ > 1) {
       // Let a batch fill up, but never hold the oldest alert past max_wait.
       mu_.AwaitWithDeadline(absl::Condition(&full),
-                            waiting_.front().enqueued + max_batch_wait_);
+                            waiting_.front().accepted + max_batch_wait_);
       if (stopping_) return {};
     }
     if (!held_ && !waiting_.empty()) break;
@@ -376,7 +380,7 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
   absl::Time accepted = absl::InfiniteFuture();
   for (const Entry& e : batch) {
     alerts.push_back(e.alert);
-    accepted = std::min(accepted, e.enqueued);
+    accepted = std::min(accepted, e.accepted);
   }
 
   absl::BitGen gen;
@@ -387,7 +391,7 @@ void OutputQueue::Deliver(const std::vector<Entry>& batch) {
     const absl::Time now = clock_->Now();
     if (result.delivered()) {
       for (const Entry& e : batch) {
-        latency_->Observe(absl::ToDoubleSeconds(now - e.enqueued));
+        latency_->Observe(absl::ToDoubleSeconds(now - e.accepted));
       }
       delivered_total_->Inc(batch.size());
       {

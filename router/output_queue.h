@@ -116,7 +116,10 @@ class OutputQueue {
  private:
   struct Entry {
     core::AlertPtr alert;
-    absl::Time enqueued;
+    // When it was accepted (read back from the spool: the time the spool
+    // kept) or pushed (live, moments after acceptance): retry.max_age, the
+    // delivery latency and batch waits count from here.
+    absl::Time accepted;
   };
 
   void WorkerLoop();

@@ -517,6 +517,7 @@ void Spool::Append(const core::Alert& alert, Durable durable) {
     } else {
       const uint64_t seq = next_seq_++;
       fmt::SetPayloadSeq(&payload, seq);
+      fmt::SetPayloadAccepted(&payload, clock_->Now());
       reserved_bytes_ += framed;
       pending_.push_back(Pending{seq, std::move(payload), std::move(durable)});
       return;

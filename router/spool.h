@@ -175,13 +175,12 @@ class Spool {
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
 
-  // Stores `alert` under the next seq (its own seq field is ignored; uuid is
-  // stored as given) and calls `durable(seq)` once it is on disk per the
-  // fsync mode. The alert is encoded before Append returns: the caller keeps
-  // it.
-  // Refusals, with nothing written: ResourceExhausted (full, or the disk
-  // refused writes), Unavailable (shutting down), InvalidArgument (record
-  // larger than 64 MiB).
+  // Stores `alert` under the next seq and the clock's time as its accepted
+  // time (its own seq and accepted fields are ignored; uuid is stored as
+  // given) and calls `durable(seq)` once it is on disk per the fsync mode. The
+  // alert is encoded before Append returns: the caller keeps it. Refusals, with
+  // nothing written: ResourceExhausted (full, or the disk refused writes),
+  // Unavailable (shutting down), InvalidArgument (record larger than 64 MiB).
   void Append(const core::Alert& alert, Durable durable);
 
   // Calls fn for every durable record with seq > after_seq, in seq order, until

@@ -9,7 +9,7 @@
 namespace corral::router::spool_format {
 namespace {
 
-constexpr uint8_t kPayloadVersion = 1;
+constexpr uint8_t kPayloadVersion = 2;
 constexpr uint32_t kProgressMagic = 0x47504352;
 constexpr uint32_t kProgressVersion = 1;
 
@@ -128,6 +128,16 @@ int HexValue(char c) {
 
 }  // namespace
 
+namespace {
+
+// The accepted time as stored: Unix ns, 0 when not known.
+uint64_t AcceptedNanos(absl::Time accepted) {
+  if (accepted == absl::InfinitePast()) return 0;
+  return static_cast<uint64_t>(absl::ToUnixNanos(accepted));
+}
+
+}  // namespace
+
 std::string EncodeAlertPayload(const core::Alert& alert) {
   std::string out;
   out.reserve(64 + alert.uuid.size() + alert.rule.size() + alert.output.size() +
@@ -136,6 +146,7 @@ std::string EncodeAlertPayload(const core::Alert& alert) {
   out.push_back(static_cast<char>(kPayloadVersion));
   PutU64(&out, alert.seq);
   PutU64(&out, static_cast<uint64_t>(absl::ToUnixNanos(alert.time)));
+  PutU64(&out, AcceptedNanos(alert.accepted));
   out.push_back(static_cast<char>(static_cast<int>(alert.priority)));
   PutStr(&out, alert.uuid);
   PutStr(&out, alert.rule);
@@ -154,18 +165,27 @@ void SetPayloadSeq(std::string* payload, uint64_t seq) {
   }
 }
 
+void SetPayloadAccepted(std::string* payload, absl::Time accepted) {
+  const uint64_t nanos = AcceptedNanos(accepted);
+  for (int i = 0; i < 8; ++i) {
+    (*payload)[kPayloadAcceptedOffset + i] =
+        static_cast<char>(nanos >> (8 * i));
+  }
+}
+
 absl::StatusOr<core::Alert> DecodeAlertPayload(absl::string_view payload) {
   Reader r(payload);
   uint8_t version, priority;
-  uint64_t nanos;
+  uint64_t nanos, accepted = 0;
   uint32_t tag_count;
   core::Alert alert;
   if (!r.U8(&version)) return absl::InvalidArgumentError("empty record");
-  if (version != kPayloadVersion) {
+  if (version != 1 && version != kPayloadVersion) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown record version ", version));
   }
-  if (!r.U64(&alert.seq) || !r.U64(&nanos) || !r.U8(&priority) ||
+  if (!r.U64(&alert.seq) || !r.U64(&nanos) ||
+      (version >= 2 && !r.U64(&accepted)) || !r.U8(&priority) ||
       !r.Str(&alert.uuid) || !r.Str(&alert.rule) || !r.Str(&alert.output) ||
       !r.Str(&alert.source) || !r.Str(&alert.hostname) || !r.U32(&tag_count) ||
       tag_count > r.size() / 4) {
@@ -186,6 +206,9 @@ absl::StatusOr<core::Alert> DecodeAlertPayload(absl::string_view payload) {
   }
   alert.priority = static_cast<core::Priority>(priority);
   alert.time = absl::FromUnixNanos(static_cast<int64_t>(nanos));
+  if (accepted != 0) {
+    alert.accepted = absl::FromUnixNanos(static_cast<int64_t>(accepted));
+  }
   return alert;
 }
 

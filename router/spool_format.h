@@ -15,11 +15,12 @@
 // The magic lets a reader find the next record after a damaged one; the CRC
 // covers the length so that a damaged length is never trusted.
 //
-// Record payload, version 1:
-//   u8 version (1), u64 seq, i64 time (Unix ns), u8 priority,
+// Record payload, version 2:
+//   u8 version (2), u64 seq, i64 time (Unix ns), i64 accepted (Unix ns, 0
+//   when not known), u8 priority,
 //   str uuid, str rule, str output, str source, str hostname,
 //   u32 tag count, str tag..., str output_fields_json
-// where str is u32 length + bytes.
+// where str is u32 length + bytes. Version 1 (still read) has no accepted.
 //
 // Progress file `<dir>/progress/<escaped output name>.progress`:
 //   u32 magic 0x47504352 ("RCPG"), u32 version (1), u64 low watermark,
@@ -32,6 +33,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "core/alert.h"
 
 namespace corral::router::spool_format {
@@ -39,14 +41,17 @@ namespace corral::router::spool_format {
 inline constexpr uint32_t kRecordMagic = 0x31535243;
 inline constexpr size_t kRecordHeaderBytes = 12;
 inline constexpr uint32_t kMaxRecordPayload = 64u << 20;
-// Offset of the u64 seq inside a payload.
+// Offsets of the u64 seq and the i64 accepted time inside a payload.
 inline constexpr size_t kPayloadSeqOffset = 1;
+inline constexpr size_t kPayloadAcceptedOffset = 17;
 
 // The record payload of `alert` (including alert.seq).
 std::string EncodeAlertPayload(const core::Alert& alert);
 // Overwrites the seq of an encoded payload, so that a payload can be encoded
 // before its seq is known.
 void SetPayloadSeq(std::string* payload, uint64_t seq);
+// Overwrites the accepted time of an encoded payload.
+void SetPayloadAccepted(std::string* payload, absl::Time accepted);
 // Decodes a payload; InvalidArgument when it is malformed or of an unknown
 // version (cannot happen for a payload whose CRC matched, short of a bug).
 absl::StatusOr<core::Alert> DecodeAlertPayload(absl::string_view payload);

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "router/router.h"
 #include "router/spool.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/router/scripted_output.h"
 
 namespace corral::router {
@@ -69,11 +70,11 @@ class OutputQueueTest : public ::testing::Test {
     return queue.Drain(absl::Now() + kWait);
   }
 
-  std::unique_ptr<Spool> OpenSpool() {
+  std::unique_ptr<Spool> OpenSpool(core::Clock* clock = core::Clock::Real()) {
     SpoolOptions options;
     options.dir = (dir_ / "spool").string();
     absl::StatusOr<std::unique_ptr<Spool>> spool =
-        Spool::Open(options, &metrics_, core::Clock::Real());
+        Spool::Open(options, &metrics_, clock);
     EXPECT_TRUE(spool.ok()) << spool.status();
     return spool.ok() ? *std::move(spool) : nullptr;
   }
@@ -422,6 +423,31 @@ TEST_F(OutputQueueTest, ResumesFromTheSpoolSkippingWhatAnEarlierRunFinished) {
   EXPECT_EQ(output->calls(), OneByOne(want));
   EXPECT_EQ(queue->stats().low_watermark, 50u);
   EXPECT_LE(queue->stats().in_memory_peak, 4u);
+}
+
+// A backlog read back from the spool (after a restart, or paged) keeps the
+// age it had when it was accepted: retry.max_age counts from then.
+TEST_F(OutputQueueTest, MaxAgeCountsFromAcceptanceForAlertsReadBack) {
+  fakes::FakeClock accepted_long_ago(absl::Now() - absl::Hours(2));
+  auto spool = OpenSpool(&accepted_long_ago);
+  Feed(*spool, nullptr, 3);
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("late");
+  config.retry.max_age = absl::Hours(1);
+  config.retry.max_attempts = 0;  // only max_age gives up
+  auto queue = MakeQueue(config, &output);
+  output->SetDefault(SendResult::Retry("HTTP 503", 503));
+  EXPECT_EQ(queue->ResumeFrom(spool.get(), 0, {}), 3u);
+  queue->Start();
+  ASSERT_TRUE(WaitIdle(*queue));
+  // One attempt each: the first failure is already past max_age.
+  EXPECT_EQ(output->calls().size(), 3u);
+  std::vector<boost::json::object> dead = DeadLetters();
+  ASSERT_EQ(dead.size(), 3u);
+  for (const auto& d : dead) {
+    EXPECT_THAT(std::string(d.at("reason").as_string()),
+                HasSubstr("gave up: retrying longer than max_age 1h"));
+  }
 }
 
 // The reader may read an alert before the router offers it (the spool calls

@@ -21,6 +21,7 @@ core::Alert FullAlert() {
   a.hostname = "node-1";
   a.tags = {"container", "", "mitre_execution"};
   a.output_fields_json = R"({"proc.pid":42,"user.name":"root","x":null})";
+  a.accepted = absl::FromUnixNanos(1764496801987654321LL);
   return a;
 }
 
@@ -35,6 +36,7 @@ void ExpectSameAlert(const core::Alert& a, const core::Alert& b) {
   EXPECT_EQ(a.hostname, b.hostname);
   EXPECT_EQ(a.tags, b.tags);
   EXPECT_EQ(a.output_fields_json, b.output_fields_json);
+  EXPECT_EQ(a.accepted, b.accepted);
 }
 
 TEST(SpoolFormatTest, PayloadRoundTripsEveryField) {
@@ -59,6 +61,28 @@ TEST(SpoolFormatTest, SetPayloadSeqPatchesOnlyTheSeq) {
   ExpectSameAlert(a, *b);
 }
 
+TEST(SpoolFormatTest, SetPayloadAcceptedPatchesOnlyTheAcceptedTime) {
+  core::Alert a = FullAlert();
+  std::string payload = EncodeAlertPayload(a);
+  a.accepted = absl::FromUnixSeconds(1764500000);
+  SetPayloadAccepted(&payload, a.accepted);
+  absl::StatusOr<core::Alert> b = DecodeAlertPayload(payload);
+  ASSERT_TRUE(b.ok());
+  ExpectSameAlert(a, *b);
+}
+
+// Records written before the accepted time was kept decode without one.
+TEST(SpoolFormatTest, AVersion1PayloadHasNoAcceptedTime) {
+  core::Alert a = FullAlert();
+  std::string payload = EncodeAlertPayload(a);
+  payload.erase(kPayloadAcceptedOffset, 8);
+  payload[0] = 1;
+  absl::StatusOr<core::Alert> b = DecodeAlertPayload(payload);
+  ASSERT_TRUE(b.ok()) << b.status();
+  a.accepted = absl::InfinitePast();
+  ExpectSameAlert(a, *b);
+}
+
 TEST(SpoolFormatTest, TruncatedOrExtendedPayloadIsAnErrorNotACrash) {
   const std::string payload = EncodeAlertPayload(FullAlert());
   for (size_t n = 0; n < payload.size(); ++n) {
@@ -66,7 +90,7 @@ TEST(SpoolFormatTest, TruncatedOrExtendedPayloadIsAnErrorNotACrash) {
   }
   EXPECT_FALSE(DecodeAlertPayload(payload + "x").ok());
   std::string bad_version = payload;
-  bad_version[0] = 2;
+  bad_version[0] = 3;
   EXPECT_FALSE(DecodeAlertPayload(bad_version).ok());
 }
 

@@ -177,6 +177,24 @@ TEST_F(SpoolTest, AppendAndReadBackEveryField) {
   ExpectSameAlert(MakeAlert(7), all[6]);
 }
 
+TEST_F(SpoolTest, KeepsTheTimeEachAlertWasAccepted) {
+  const std::string dir = NewDir("a");
+  const absl::Time first = clock_.Now();
+  {
+    auto spool = OpenOrDie(Options(dir));
+    core::Alert alert = MakeAlert(1);
+    alert.accepted = absl::UnixEpoch();  // not the spool's to take
+    ASSERT_TRUE(AppendSync(*spool, alert).ok());
+    clock_.Advance(absl::Hours(3));
+    ASSERT_TRUE(AppendSync(*spool, MakeAlert(2)).ok());
+  }
+  auto spool = OpenOrDie(Options(dir));
+  std::vector<core::Alert> all = ReadAll(*spool);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].accepted, first);
+  EXPECT_EQ(all[1].accepted, first + absl::Hours(3));
+}
+
 TEST_F(SpoolTest, SeqIsMonotonicAcrossReopen) {
   const std::string dir = NewDir("a");
   SpoolOptions o = Options(dir);
@@ -865,7 +883,6 @@ TEST_F(SpoolTest, CloseMakesEveryAcceptedAppendDurable) {
   auto spool = OpenOrDie(Options(dir));
   EXPECT_EQ(Seqs(ReadAll(*spool)), Range(1, 300));
 }
-
 
 // Preallocated segments: records land in zero-filled files, which a roll cuts
 // to their records and recovery does not mistake for damage.
