@@ -96,8 +96,8 @@ struct OutputConfig {
   RetryConfig retry;
   int64_t concurrency = 1;
   BatchConfig batch;
-  int64_t queue_size = 100000;  // alerts held in memory for this output;
-                                // beyond it, it reads them from the spool
+  int64_t queue_size = 10000;  // alerts held in memory for this output;
+                               // beyond it, it reads them from the spool
   YAML::Node node;   // the output's whole mapping, for its type-specific keys
   std::string path;  // "outputs[2]", for error messages
 };

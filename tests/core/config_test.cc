@@ -228,7 +228,7 @@ dead_letter:
   EXPECT_EQ(w.min_priority, Priority::kDebug);
   EXPECT_EQ(w.concurrency, 1);
   EXPECT_EQ(w.retry.max_backoff, absl::Seconds(60));
-  EXPECT_EQ(w.queue_size, 100000);
+  EXPECT_EQ(w.queue_size, 10000);
   EXPECT_EQ(OutputKey(w, "url"), "http://127.0.0.1:9000/alerts");
 }
 
