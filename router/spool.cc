@@ -66,6 +66,22 @@ absl::Status FsyncFd(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
+// Reads `want` bytes at `offset` of the file into `out`; fewer only where
+// the file ends. Returns how many.
+absl::StatusOr<size_t> ReadAt(int fd, const std::string& path, char* out,
+                              size_t want, uint64_t offset) {
+  size_t got = 0;
+  while (got < want) {
+    const ssize_t n =
+        ::pread(fd, out + got, want - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("cannot read", path);
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
 // Bytes read from a segment file at a time: reading a segment never holds
 // more than this plus one record, however large the segment.
 constexpr size_t kScanWindowBytes = 1 << 20;
@@ -97,19 +113,13 @@ absl::StatusOr<SegmentScan> ScanSegmentFile(
         static_cast<size_t>(std::min<uint64_t>(read_size, limit - end));
     const size_t kept = window.size();
     window.resize(kept + want);
-    size_t got = 0;
-    while (got < want) {
-      const ssize_t n =
-          ::pread(fd, window.data() + kept + got, want - got, end + got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        absl::Status s = ErrnoStatus("cannot read", path);
-        ::close(fd);
-        return s;
-      }
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
+    absl::StatusOr<size_t> read =
+        ReadAt(fd, path, window.data() + kept, want, end);
+    if (!read.ok()) {
+      ::close(fd);
+      return read.status();
     }
+    const size_t got = *read;
     window.resize(kept + got);
     end += got;
     const bool at_end = got < want || end == limit;
@@ -142,20 +152,17 @@ absl::StatusOr<bool> IsZeroFilled(const std::string& path, uint64_t from,
   std::string chunk(kScanWindowBytes, '\0');
   bool zeros = true;
   while (zeros && from < to) {
-    const ssize_t n = ::pread(
-        fd, chunk.data(),
-        static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from)),
-        static_cast<off_t>(from));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = ErrnoStatus("cannot read", path);
+    absl::StatusOr<size_t> n = ReadAt(
+        fd, path, chunk.data(),
+        static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from)), from);
+    if (!n.ok()) {
       ::close(fd);
-      return s;
+      return n.status();
     }
-    if (n == 0) break;
-    zeros = std::all_of(chunk.begin(), chunk.begin() + n,
+    if (*n == 0) break;
+    zeros = std::all_of(chunk.begin(), chunk.begin() + *n,
                         [](char c) { return c == 0; });
-    from += static_cast<uint64_t>(n);
+    from += *n;
   }
   ::close(fd);
   return zeros;
