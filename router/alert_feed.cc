@@ -30,7 +30,8 @@ struct AlertFeed::State {
   }
 };
 
-AlertFeed::AlertFeed(core::MetricsRegistry* metrics) {
+AlertFeed::AlertFeed(core::MetricsRegistry* metrics, uint64_t published_through)
+    : published_through_(published_through) {
   subscribers_gauge_ =
       metrics
           ->AddGauge("corral_grpc_subscribers",
@@ -52,8 +53,10 @@ std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
     OutputFilter filter, int64_t capacity, ReadyHook on_ready) {
   auto state = std::make_shared<State>(
       std::move(filter), std::max<int64_t>(capacity, 1), std::move(on_ready));
+  uint64_t starts_after;
   {
     absl::MutexLock lock(&mu_);
+    starts_after = published_through_;
     if (closed_) {
       // Nobody can be waiting yet: the reader finds this on its first take.
       absl::MutexLock state_lock(&state->mu);
@@ -63,7 +66,8 @@ std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
       subscribers_gauge_->Set(static_cast<double>(subscribers_.size()));
     }
   }
-  return std::unique_ptr<Subscription>(new Subscription(this, state));
+  return std::unique_ptr<Subscription>(
+      new Subscription(this, state, starts_after));
 }
 
 // Hooks run with mu_ held but not the subscriber's lock: Unsubscribe() takes
@@ -71,6 +75,7 @@ std::unique_ptr<AlertFeed::Subscription> AlertFeed::Subscribe(
 // may take locks its reader holds while it calls TryTake().
 void AlertFeed::Publish(const core::AlertPtr& alert) {
   absl::MutexLock lock(&mu_);
+  published_through_ = std::max(published_through_, alert->seq);
   for (const std::shared_ptr<State>& state : subscribers_) {
     if (!state->filter.Matches(*alert)) continue;
     bool wake = false;
@@ -118,8 +123,9 @@ void AlertFeed::Unsubscribe(const State* state) {
 }
 
 AlertFeed::Subscription::Subscription(AlertFeed* feed,
-                                      std::shared_ptr<State> state)
-    : feed_(feed), state_(std::move(state)) {}
+                                      std::shared_ptr<State> state,
+                                      uint64_t starts_after)
+    : feed_(feed), state_(std::move(state)), starts_after_(starts_after) {}
 
 AlertFeed::Subscription::~Subscription() { feed_->Unsubscribe(state_.get()); }
 

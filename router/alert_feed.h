@@ -40,7 +40,10 @@ class AlertFeed {
     bool closed = false;
   };
 
-  explicit AlertFeed(core::MetricsRegistry* metrics);
+  // `published_through`: the last seq accepted before the feed started (the
+  // spool's at start), as if it had been published.
+  explicit AlertFeed(core::MetricsRegistry* metrics,
+                     uint64_t published_through = 0);
   ~AlertFeed();
 
   AlertFeed(const AlertFeed&) = delete;
@@ -78,6 +81,7 @@ class AlertFeed {
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<State>> subscribers_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t published_through_ ABSL_GUARDED_BY(mu_);
 };
 
 // One subscriber's buffer. Thread-compatible: one reader at a time.
@@ -96,15 +100,21 @@ class AlertFeed::Subscription {
   // out (no alert and neither flag), the subscription's ReadyHook fires on the
   // next alert, overflow or close.
   Batch TryTake(size_t max);
+  // The last seq published before this subscription started: it sees the
+  // alerts after it. A reader that took nothing yet resumes (from the spool)
+  // after this seq without a gap.
+  uint64_t starts_after() const { return starts_after_; }
 
  private:
   friend class AlertFeed;
-  Subscription(AlertFeed* feed, std::shared_ptr<State> state);
+  Subscription(AlertFeed* feed, std::shared_ptr<State> state,
+               uint64_t starts_after);
   // Hands out up to `max`, with the state's lock held.
   Batch Take(size_t max);
 
   AlertFeed* const feed_;
   const std::shared_ptr<State> state_;
+  const uint64_t starts_after_;
 };
 
 }  // namespace corral::router

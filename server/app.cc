@@ -304,7 +304,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
         cfg.outputs[i], std::move((*outputs)[i]), app->dead_letters_.get(),
         &app->metrics_));
   }
-  app->feed_ = std::make_unique<router::AlertFeed>(&app->metrics_);
+  app->feed_ = std::make_unique<router::AlertFeed>(&app->metrics_,
+                                                   app->spool_->durable_seq());
   app->router_ = std::make_unique<router::Router>(
       std::move(queues), app->spool_.get(), app->feed_.get());
   app->intake_ = std::make_unique<core::EnrichingIntake>(cfg.enrichment,

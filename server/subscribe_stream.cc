@@ -102,6 +102,9 @@ SubscribeStream::SubscribeStream(const SubscribeShared& shared,
   {
     absl::MutexLock lock(&mu_);
     live_ = SubscribeLive();
+    // Ended before it wrote anything, the stream tells the client to resume
+    // from here, not from 0 (which would be everything retained).
+    last_ = live_->starts_after();
   }
   // Writes what arrived meanwhile, or goes idle until the ready hook fires.
   Pump();

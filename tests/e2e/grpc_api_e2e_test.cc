@@ -642,5 +642,27 @@ TEST_F(GrpcApiTest, SigtermEndsSubscriptionsAfterTheLastAcceptedAlert) {
   EXPECT_EQ(*exit, 0);
 }
 
+// A stream that ends before it sent anything says to resume after the last
+// alert before it started (also across a restart), not after 0, which would
+// replay everything retained.
+TEST_F(GrpcApiTest, AStreamEndedBeforeItsFirstAlertResumesFromWhereItStarted) {
+  ASSERT_TRUE(Start().ok());
+  uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) last = Post(AlertJson("Warning", "before"));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  corral_ = std::make_unique<CorralProcess>(dir_, /*keep=*/true);
+  ASSERT_TRUE(Start().ok());
+
+  Subscriber subscriber(channel_, v1::SubscribeRequest());
+  ASSERT_TRUE(WaitForSubscribers(1));
+  corral_->Signal(SIGTERM);
+  EXPECT_TRUE(subscriber.Read(1).empty());
+  grpc::Status status = subscriber.reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr(absl::StrCat("after_seq=", last)));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+}
+
 }  // namespace
 }  // namespace corral::e2e

@@ -60,6 +60,22 @@ TEST_F(AlertFeedTest, EverySubscriberGetsEveryAlertItsFilterMatchesInOrder) {
   EXPECT_THAT(metrics_.Render(), HasSubstr("corral_grpc_subscribers 2\n"));
 }
 
+TEST_F(AlertFeedTest, ASubscriptionKnowsTheLastSeqBeforeItStarted) {
+  AlertFeed restarted(&metrics_, /*published_through=*/7);
+  auto first = restarted.Subscribe(Everything(), 100);
+  EXPECT_EQ(first->starts_after(), 7u);
+  restarted.Publish(MakeAlert(8));
+  restarted.Publish(MakeAlert(9));
+  auto second = restarted.Subscribe(Everything(), 100);
+  EXPECT_EQ(second->starts_after(), 9u);
+  EXPECT_EQ(first->starts_after(), 7u);
+  // It sees exactly what comes after.
+  EXPECT_TRUE(second->TryTake(10).alerts.empty());
+  restarted.Publish(MakeAlert(10));
+  EXPECT_THAT(Seqs(second->TryTake(10)), ElementsAre(10));
+  EXPECT_THAT(Seqs(first->TryTake(10)), ElementsAre(8, 9, 10));
+}
+
 TEST_F(AlertFeedTest, NextHandsOutAtMostMaxAndTimesOutEmpty) {
   auto subscription = feed_.Subscribe(Everything(), 100);
   for (uint64_t seq = 1; seq <= 5; ++seq) feed_.Publish(MakeAlert(seq));
