@@ -33,7 +33,8 @@ AlertsService::AlertsService(Options options, core::Intake* intake,
                  .feed = feed,
                  .subscriber_buffer = options_.subscriber_buffer,
                  .cache = &wire_cache_,
-                 .waker = &waker_} {
+                 .waker = &waker_,
+                 .catch_up = &catch_up_} {
   auto* inputs = metrics->AddCounter("corral_inputs_total",
                                      "Alerts received, by input and outcome.",
                                      {"source", "status"});

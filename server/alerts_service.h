@@ -63,7 +63,10 @@ class AlertsService final
   const router::Spool* const spool_;
   const router::Router* const router_;  // for its output queues
   AlertWireCache wire_cache_;
-  StreamWaker waker_;
+  StreamRunner waker_{&SubscribeStream::Pump, 1};
+  // Resumes read the spool on these, a batch at a time, however many there
+  // are.
+  StreamRunner catch_up_{&SubscribeStream::CatchUpStep, 2};
   const SubscribeShared subscribe_;
   core::Counter* accepted_;
   core::Counter* invalid_;

@@ -44,45 +44,67 @@ absl::StatusOr<grpc::ByteBuffer> AlertWireCache::Get(const core::Alert& alert) {
   return bytes;
 }
 
-StreamWaker::StreamWaker() : thread_([this] { Loop(); }) {}
+StreamRunner::StreamRunner(void (SubscribeStream::*work)(), int threads)
+    : work_(work) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
 
-StreamWaker::~StreamWaker() {
+StreamRunner::~StreamRunner() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  for (std::thread& t : threads_) t.join();
 }
 
-void StreamWaker::Wake(SubscribeStream* stream) {
+void StreamRunner::Queue(SubscribeStream* stream) {
   absl::MutexLock lock(&mu_);
-  ready_.push_back(stream);
+  if (std::find(running_.begin(), running_.end(), stream) != running_.end()) {
+    if (std::find(again_.begin(), again_.end(), stream) == again_.end()) {
+      again_.push_back(stream);
+    }
+  } else if (std::find(queue_.begin(), queue_.end(), stream) == queue_.end()) {
+    queue_.push_back(stream);
+  }
 }
 
-void StreamWaker::Forget(SubscribeStream* stream) {
+void StreamRunner::DropLocked(SubscribeStream* stream) {
+  std::erase(queue_, stream);
+  std::erase(again_, stream);
+}
+
+void StreamRunner::Forget(SubscribeStream* stream) {
   absl::MutexLock lock(&mu_);
-  std::erase(ready_, stream);
-  auto not_pumping = [this, stream]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return pumping_ != stream;
+  DropLocked(stream);
+  auto not_running = [this, stream]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return std::find(running_.begin(), running_.end(), stream) ==
+           running_.end();
   };
-  mu_.Await(absl::Condition(&not_pumping));
+  mu_.Await(absl::Condition(&not_running));
+  // A run that ended meanwhile may have queued it again.
+  DropLocked(stream);
 }
 
-void StreamWaker::Loop() {
+void StreamRunner::Loop() {
   auto has_work = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return !ready_.empty() || stopping_;
+    return !queue_.empty() || stopping_;
   };
   absl::MutexLock lock(&mu_);
   while (true) {
     mu_.Await(absl::Condition(&has_work));
-    if (ready_.empty()) return;  // stopping
-    SubscribeStream* stream = ready_.front();
-    ready_.pop_front();
-    pumping_ = stream;
+    if (queue_.empty()) return;  // stopping
+    SubscribeStream* stream = queue_.front();
+    queue_.pop_front();
+    running_.push_back(stream);
     mu_.Unlock();
-    stream->Pump();
+    (stream->*work_)();
     mu_.Lock();
-    pumping_ = nullptr;
+    running_.erase(std::find(running_.begin(), running_.end(), stream));
+    if (auto it = std::find(again_.begin(), again_.end(), stream);
+        it != again_.end()) {
+      again_.erase(it);
+      queue_.push_back(stream);
+    }
   }
 }
 
@@ -96,7 +118,8 @@ SubscribeStream::SubscribeStream(const SubscribeShared& shared,
       catching_up_ = true;
       last_ = *after_seq;
     }
-    catch_up_ = std::thread([this, after = *after_seq] { CatchUp(after); });
+    cursor_.after_seq = *after_seq;
+    shared_.catch_up->Queue(this);
     return;
   }
   {
@@ -113,23 +136,32 @@ SubscribeStream::SubscribeStream(const SubscribeShared& shared,
 std::unique_ptr<router::AlertFeed::Subscription>
 SubscribeStream::SubscribeLive() {
   return shared_.feed->Subscribe(filter_, shared_.subscriber_buffer,
-                                 [this] { shared_.waker->Wake(this); });
+                                 [this] { shared_.waker->Queue(this); });
 }
 
 void SubscribeStream::Pump() {
   core::AlertPtr next;
   grpc::Status end;
+  bool act = false;  // write `next`, or finish with `end` when it is null
+  bool read_on = false;
   {
     absl::MutexLock lock(&mu_);
     if (writing_ || finished_) return;
-    if (!NextToWrite(&next, &end)) return;
-    if (next == nullptr) {
+    act = NextToWrite(&next, &end);
+    // Half a batch is out: the catch-up reads the next one meanwhile.
+    if (wants_room_ && pending_.size() < kTakeBatch / 2) {
+      wants_room_ = false;
+      read_on = true;
+    }
+    if (act && next == nullptr) {
       finished_ = true;
-    } else {
+    } else if (act) {
       last_ = next->seq;
       writing_ = true;
     }
   }
+  if (read_on) shared_.catch_up->Queue(this);
+  if (!act) return;
   if (next == nullptr) {
     Finish(end);
     return;
@@ -240,42 +272,70 @@ void SubscribeStream::OnDone() {
     absl::MutexLock lock(&mu_);
     live_.reset();  // no ready hook runs after this
   }
+  // The waker first: a Pump of its own may queue a catch-up step. A step
+  // that runs now ends at once, the stream being finished.
   shared_.waker->Forget(this);
-  // The catch-up thread stops at its next record now that the stream
-  // finished (gRPC runs OnDone on its own threads, never on this one).
-  if (catch_up_.joinable()) catch_up_.join();
+  shared_.catch_up->Forget(this);
   delete this;
 }
 
-void SubscribeStream::CatchUp(uint64_t after_seq) {
+void SubscribeStream::CatchUpStep() {
   // Most of the backlog first, without holding a live buffer; then join the
   // live feed and read on from where the first read stopped, for what became
   // durable meanwhile. Every alert is in one of the two; NextToWrite() drops
   // the overlap by seq.
-  router::SpoolCursor cursor{.after_seq = after_seq};
   absl::Status read;
   // Retention may have moved on since the request was checked; an
   // unpositioned read would then start past a gap.
   if (const uint64_t first = shared_.spool->first_seq();
-      after_seq != 0 && after_seq + 1 < first) {
+      cursor_.segment == 0 && cursor_.after_seq != 0 &&
+      cursor_.after_seq + 1 < first) {
     read =
         absl::OutOfRangeError(absl::StrCat("the oldest alert kept is ", first));
   }
-  if (read.ok()) read = ReadSpool(&cursor);
-  bool go_on = read.ok();
-  if (go_on) {
+  while (read.ok()) {
+    bool full = false, finished = false;
+    read = shared_.spool->Read(&cursor_, [&](core::Alert alert) {
+      absl::MutexLock lock(&mu_);
+      if (finished_) {
+        finished = true;
+        return false;
+      }
+      pending_.push_back(std::make_shared<const core::Alert>(std::move(alert)));
+      full = pending_.size() >= kTakeBatch;
+      return !full;
+    });
+    if (finished) return;
+    if (read.ok() && full) {
+      // A batch is ready: write it, and read the next once half of it is
+      // out (Pump queues this step again), so that this costs a wake-up per
+      // batch rather than per alert, and no thread while the client is slow.
+      Pump();
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      if (pending_.size() >= kTakeBatch / 2) {
+        wants_room_ = true;
+        return;
+      }
+      continue;
+    }
+    if (!read.ok() || joined_) break;
     absl::MutexLock lock(&mu_);
-    go_on = !finished_;
-    if (go_on) live_ = SubscribeLive();
+    if (finished_) return;
+    live_ = SubscribeLive();
+    joined_ = true;
   }
-  if (go_on) read = ReadSpool(&cursor);
+  EndCatchUp(read);
+}
+
+void SubscribeStream::EndCatchUp(const absl::Status& read) {
   {
     absl::MutexLock lock(&mu_);
     catching_up_ = false;
     if (absl::IsOutOfRange(read)) {
       end_ =
           grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                       absl::StrCat("alerts after seq ", cursor.after_seq,
+                       absl::StrCat("alerts after seq ", cursor_.after_seq,
                                     " are no longer retained (", read.message(),
                                     "); resubscribe without after_seq, or with "
                                     "after_seq=0 for everything retained"));
@@ -286,28 +346,6 @@ void SubscribeStream::CatchUp(uint64_t after_seq) {
     }
   }
   Pump();
-}
-
-absl::Status SubscribeStream::ReadSpool(router::SpoolCursor* cursor) {
-  return shared_.spool->Read(cursor, [&](core::Alert alert) {
-    bool kick = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_) return false;
-      pending_.push_back(std::make_shared<const core::Alert>(std::move(alert)));
-      kick = pending_.size() >= kTakeBatch;
-    }
-    if (!kick) return true;
-    // A batch is ready: write it, and read on once half of it is out, so
-    // that this thread wakes once per batch rather than once per alert.
-    Pump();
-    absl::MutexLock lock(&mu_);
-    auto room = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return pending_.size() < kTakeBatch / 2 || finished_;
-    };
-    mu_.Await(absl::Condition(&room));
-    return !finished_;
-  });
 }
 
 }  // namespace corral::server

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -43,31 +44,45 @@ class AlertWireCache {
 
 class SubscribeStream;
 
-// Restarts streams that went idle waiting for alerts. The feed calls a
-// stream's ready hook on the spool's writer thread, which must not do the
-// stream's work (convert, serialize, start a write): the hook only queues the
-// stream here, and this object's thread pumps it. Thread-safe.
-class StreamWaker {
+// Runs one SubscribeStream method for queued streams, on threads of its own,
+// never for the same stream on two threads at once. Two of them serve every
+// stream:
+// - the waker (Pump, one thread) restarts streams that went idle waiting
+//   for alerts. The feed calls a stream's ready hook on the spool's writer
+//   thread, which must not do the stream's work (convert, serialize, start a
+//   write): the hook only queues the stream here.
+// - the catch-up runner (CatchUpStep, a few threads) reads retained alerts
+//   for resuming streams a batch at a time, so that any number of resumes
+//   costs a fixed number of threads, and a resume whose client reads slowly
+//   holds none while it waits.
+// Thread-safe.
+class StreamRunner {
  public:
-  StreamWaker();
-  ~StreamWaker();  // every stream must have been Forget()-ed
+  StreamRunner(void (SubscribeStream::*work)(), int threads);
+  ~StreamRunner();  // every stream must have been Forget()-ed
 
-  StreamWaker(const StreamWaker&) = delete;
-  StreamWaker& operator=(const StreamWaker&) = delete;
+  StreamRunner(const StreamRunner&) = delete;
+  StreamRunner& operator=(const StreamRunner&) = delete;
 
-  void Wake(SubscribeStream* stream);
-  // Drops `stream` from the queue and waits until it is not being pumped.
-  // No Wake() for it may follow.
+  // Runs the method for `stream` soon (once more after the current run, if
+  // it is running now); queued already, it runs once.
+  void Queue(SubscribeStream* stream);
+  // Drops `stream` from the queue and waits until it is not running. No
+  // Queue() for it may follow once it returns.
   void Forget(SubscribeStream* stream);
 
  private:
   void Loop();
+  void DropLocked(SubscribeStream* stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  void (SubscribeStream::*const work_)();
   absl::Mutex mu_;
-  std::deque<SubscribeStream*> ready_ ABSL_GUARDED_BY(mu_);
-  SubscribeStream* pumping_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::deque<SubscribeStream*> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<SubscribeStream*> running_ ABSL_GUARDED_BY(mu_);
+  // Queued while running: queued again once the run ends.
+  std::vector<SubscribeStream*> again_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 // What every Subscribe stream shares; owned by the service, outlives every
@@ -77,20 +92,22 @@ struct SubscribeShared {
   router::AlertFeed* feed;
   int64_t subscriber_buffer;
   AlertWireCache* cache;
-  StreamWaker* waker;
+  StreamRunner* waker;     // runs Pump
+  StreamRunner* catch_up;  // runs CatchUpStep
 };
 
 // One corral.v1.Alerts/Subscribe call, served with gRPC's callback API: no
 // thread per stream. A live stream takes batches from its feed subscription
 // and writes one message at a time, each next write started by the previous
 // one's completion; when the subscription is empty the stream goes idle
-// until the feed's ready hook wakes it through the StreamWaker.
+// until the feed's ready hook wakes it through the waker.
 //
-// With after_seq, a thread of its own first reads the retained alerts from
+// With after_seq, the catch-up runner first reads the retained alerts from
 // the spool (blocking reads) a batch at a time into the same write path,
-// joins the live feed, reads what became durable meanwhile, and then hands
-// over to the live feed; seqs at or below the last one looked at are
-// dropped, so there is no gap and no repeat.
+// each next batch once half of the last one is written; then the stream
+// joins the live feed, reads what became durable meanwhile, and hands over
+// to the live feed. Seqs at or below the last one looked at are dropped, so
+// there is no gap and no repeat.
 //
 // Ends with RESOURCE_EXHAUSTED (too slow: the subscription overflowed),
 // UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read, or
@@ -107,8 +124,10 @@ class SubscribeStream final
                   std::optional<uint64_t> after_seq);
 
   // Starts the next write, or finishes, when the stream is not writing
-  // already; called by the StreamWaker and after each write.
+  // already; called by the waker and after each write.
   void Pump();
+  // Reads the next batch of retained alerts (the catch-up runner's work).
+  void CatchUpStep();
 
  private:
   ~SubscribeStream() override = default;
@@ -122,20 +141,21 @@ class SubscribeStream final
   // with `end`); false when there is nothing to do until woken.
   bool NextToWrite(core::AlertPtr* next, grpc::Status* end)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The catch-up thread's body.
-  void CatchUp(uint64_t after_seq);
-  // Queues the retained alerts after the cursor from the spool, moving it
-  // along; holds at most about one batch at a time, pumping and waiting for
-  // room. Stops early once the stream finished.
-  absl::Status ReadSpool(router::SpoolCursor* cursor);
+  // Ends the catch-up: hands over to the live feed, or ends the stream with
+  // `read`'s error.
+  void EndCatchUp(const absl::Status& read);
   grpc::Status ResumableStatus(grpc::StatusCode code,
                                absl::string_view why) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SubscribeShared shared_;
   const router::OutputFilter filter_;
-  std::thread catch_up_;
   grpc::ByteBuffer out_;  // the message being written
+  // The catch-up's position, used by one CatchUpStep at a time: where the
+  // next spool read starts, and whether the live feed was joined (the read
+  // after joining is the last).
+  router::SpoolCursor cursor_;
+  bool joined_ = false;
 
   absl::Mutex mu_;
   std::unique_ptr<router::AlertFeed::Subscription> live_ ABSL_GUARDED_BY(mu_);
@@ -145,8 +165,10 @@ class SubscribeStream final
   // The highest seq looked at (sent or filtered out): resuming after it
   // misses nothing.
   uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;
-  // The catch-up thread still reads the spool: the live feed waits.
+  // The catch-up still reads the spool: the live feed waits.
   bool catching_up_ ABSL_GUARDED_BY(mu_) = false;
+  // The catch-up waits for half a batch of room in pending_.
+  bool wants_room_ ABSL_GUARDED_BY(mu_) = false;
   // How the catch-up ended when it could not finish (the spool failed).
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

@@ -342,6 +342,55 @@ TEST_F(GrpcApiTest, AResumeFiltersTheBacklogAndThenTheLiveFeed) {
   resumed.Finish();
 }
 
+// Resumes read the spool on a few shared threads, a batch at a time: clients
+// that stop reading in the middle of their backlog hold none of them, and
+// every other resume goes on.
+TEST_F(GrpcApiTest, ResumesThatStopReadingDoNotHoldUpTheOthers) {
+  ASSERT_TRUE(Start("", "  fsync: never\n").ok());
+  constexpr int kAlerts = 1500;
+  const std::string padding(400, 'x');
+  uint64_t last = 0;
+  for (int i = 0; i < kAlerts; ++i) {
+    last = Post(AlertJson("Notice", absl::StrCat(i), "syscall", padding));
+  }
+  ASSERT_NE(last, 0u);
+  v1::SubscribeRequest from_start;
+  from_start.set_after_seq(0);
+
+  // Four clients that read nothing: without BDP probing the flow-control
+  // window stays at 64 KiB, far less than their backlog.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stalled_channel = grpc::CreateCustomChannel(
+      Target(), grpc::InsecureChannelCredentials(), args);
+  std::vector<std::unique_ptr<Subscriber>> stalled;
+  for (int i = 0; i < 4; ++i) {
+    stalled.push_back(std::make_unique<Subscriber>(stalled_channel, from_start,
+                                                   absl::Seconds(60)));
+  }
+  // Let them fill their windows first (not needed for what is checked).
+  absl::SleepFor(absl::Milliseconds(300));
+
+  // Eight clients that read: each gets the whole backlog, in order, once.
+  std::vector<std::thread> readers;
+  std::vector<std::vector<uint64_t>> got(8);
+  for (int r = 0; r < 8; ++r) {
+    readers.emplace_back([&, r] {
+      Subscriber reader(channel_, from_start);
+      for (const v1::Alert& a : reader.Read(kAlerts)) got[r].push_back(a.seq());
+      reader.Finish();
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  for (int r = 0; r < 8; ++r) {
+    ASSERT_EQ(got[r].size(), static_cast<size_t>(kAlerts)) << "reader " << r;
+    for (int i = 0; i < kAlerts; ++i) {
+      ASSERT_EQ(got[r][i], last - kAlerts + 1 + i) << "reader " << r;
+    }
+  }
+  for (auto& s : stalled) s->Finish();
+}
+
 TEST_F(GrpcApiTest, ASlowSubscriberIsCutOffAndResumesWithoutAGap) {
   // Not a durability test: without fsyncs the posting is quick even when the
   // machine is busy.
