@@ -26,8 +26,8 @@ namespace corral::server {
 //   ListOutputs  the output queues' counts.
 // Every call needs listen.auth_token when it is set. Publish and ListOutputs
 // are synchronous handlers (Publish waits for the spool); Subscribe uses the
-// callback API, so that a live stream holds no thread (a resume holds one
-// while it reads the spool). Everything
+// callback API, so that a stream holds no thread (resumes read the spool on
+// two shared threads, a batch at a time). Everything
 // borrowed must outlive the service, and the gRPC server must be shut down
 // before the service is destroyed.
 class AlertsService final

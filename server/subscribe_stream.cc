@@ -207,7 +207,7 @@ bool SubscribeStream::NextToWrite(core::AlertPtr* next, grpc::Status* end) {
       *end = *end_;
       return true;
     }
-    // The catch-up thread adds more, or ends, and pumps again.
+    // The catch-up adds more, or ends, and pumps again.
     if (catching_up_) return false;
     if (overflowed_) {
       *end = ResumableStatus(
@@ -273,7 +273,7 @@ void SubscribeStream::OnDone() {
     live_.reset();  // no ready hook runs after this
   }
   // The waker first: a Pump of its own may queue a catch-up step. A step
-  // that runs now ends at once, the stream being finished.
+  // that runs now stops at its first record, the stream being finished.
   shared_.waker->Forget(this);
   shared_.catch_up->Forget(this);
   delete this;
@@ -294,8 +294,12 @@ void SubscribeStream::CatchUpStep() {
         absl::OutOfRangeError(absl::StrCat("the oldest alert kept is ", first));
   }
   while (read.ok()) {
-    bool full = false, finished = false;
+    bool full = false, finished = false, caught_up = false;
     read = shared_.spool->Read(&cursor_, [&](core::Alert alert) {
+      if (joined_ && alert.seq > join_seq_) {
+        caught_up = true;  // the live feed holds this one and what follows
+        return false;
+      }
       absl::MutexLock lock(&mu_);
       if (finished_) {
         finished = true;
@@ -306,24 +310,31 @@ void SubscribeStream::CatchUpStep() {
       return !full;
     });
     if (finished) return;
-    if (read.ok() && full) {
-      // A batch is ready: write it, and read the next once half of it is
-      // out (Pump queues this step again), so that this costs a wake-up per
-      // batch rather than per alert, and no thread while the client is slow.
+    if (!read.ok() || caught_up || (joined_ && !full)) break;
+    if (full) {
+      // A batch is ready: write it, and read the next once half of it is out
+      // (Pump queues this step again then), so that a slow client holds no
+      // thread. A batch the filter mostly refused is gone already: the next
+      // step goes to the back of the queue, behind other streams.
       Pump();
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      if (pending_.size() >= kTakeBatch / 2) {
-        wants_room_ = true;
-        return;
+      {
+        absl::MutexLock lock(&mu_);
+        if (finished_) return;
+        if (pending_.size() >= kTakeBatch / 2) {
+          wants_room_ = true;
+          return;
+        }
       }
-      continue;
+      shared_.catch_up->Queue(this);
+      return;
     }
-    if (!read.ok() || joined_) break;
+    // The backlog is read: join the live feed, then read what became durable
+    // before the feed's first alert.
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     live_ = SubscribeLive();
     joined_ = true;
+    join_seq_ = live_->starts_after();
   }
   EndCatchUp(read);
 }
