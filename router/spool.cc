@@ -502,6 +502,7 @@ void Spool::UpdateGauges() {
 
 void Spool::Append(const core::Alert& alert, Durable durable) {
   std::string payload = fmt::EncodeAlertPayload(alert);
+  fmt::SetPayloadAccepted(&payload, clock_->Now());
   absl::Status refusal;
   if (payload.size() > fmt::kMaxRecordPayload) {
     refusal = absl::InvalidArgumentError(absl::StrCat(
@@ -524,7 +525,6 @@ void Spool::Append(const core::Alert& alert, Durable durable) {
     } else {
       const uint64_t seq = next_seq_++;
       fmt::SetPayloadSeq(&payload, seq);
-      fmt::SetPayloadAccepted(&payload, clock_->Now());
       reserved_bytes_ += framed;
       pending_.push_back(Pending{seq, std::move(payload), std::move(durable)});
       return;
