@@ -280,7 +280,6 @@ Spool::~Spool() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  stop_preparing_ = true;
   if (writer_.joinable()) writer_.join();
   if (preparer_.joinable()) {
     preparer_.join();
@@ -734,9 +733,13 @@ absl::Status Spool::PrepareSegmentFile() {
   absl::Status s;
   for (uint64_t at = 0; s.ok() && at < options_.segment_bytes;
        at += zeros.size()) {
-    if (stop_preparing_) {
-      s = absl::CancelledError("spool: closing");
-      break;
+    {
+      // Between writes, so that closing does not wait for a whole segment.
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        s = absl::CancelledError("spool: closing");
+        break;
+      }
     }
     const uint64_t n =
         std::min<uint64_t>(zeros.size(), options_.segment_bytes - at);

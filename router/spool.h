@@ -1,7 +1,6 @@
 #ifndef CORRAL_ROUTER_SPOOL_H_
 #define CORRAL_ROUTER_SPOOL_H_
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -344,9 +343,6 @@ class Spool {
   bool want_prepared_ ABSL_GUARDED_BY(mu_) = false;
   bool prepared_ready_ ABSL_GUARDED_BY(mu_) = false;
   bool prepare_failed_ ABSL_GUARDED_BY(mu_) = false;
-  // Read by the preparer between writes, so that closing does not wait for a
-  // whole segment of zeros.
-  std::atomic<bool> stop_preparing_{false};
 
   std::thread writer_;
   std::thread preparer_;

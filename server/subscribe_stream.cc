@@ -296,7 +296,7 @@ void SubscribeStream::CatchUpStep() {
   while (read.ok()) {
     bool full = false, finished = false, caught_up = false;
     read = shared_.spool->Read(&cursor_, [&](core::Alert alert) {
-      if (joined_ && alert.seq > join_seq_) {
+      if (join_seq_.has_value() && alert.seq > *join_seq_) {
         caught_up = true;  // the live feed holds this one and what follows
         return false;
       }
@@ -310,7 +310,7 @@ void SubscribeStream::CatchUpStep() {
       return !full;
     });
     if (finished) return;
-    if (!read.ok() || caught_up || (joined_ && !full)) break;
+    if (!read.ok() || caught_up || (join_seq_.has_value() && !full)) break;
     if (full) {
       // A batch is ready: write it, and read the next once half of it is out
       // (Pump queues this step again then), so that a slow client holds no
@@ -333,7 +333,6 @@ void SubscribeStream::CatchUpStep() {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     live_ = SubscribeLive();
-    joined_ = true;
     join_seq_ = live_->starts_after();
   }
   EndCatchUp(read);

@@ -152,11 +152,10 @@ class SubscribeStream final
   const router::OutputFilter filter_;
   grpc::ByteBuffer out_;  // the message being written
   // The catch-up's position, used by one CatchUpStep at a time: where the
-  // next spool read starts, whether the live feed was joined, and the last
-  // seq the spool must still give once it was (the feed has what follows).
+  // next spool read starts, and once the live feed was joined, the last seq
+  // the spool must still give (the feed has what follows).
   router::SpoolCursor cursor_;
-  bool joined_ = false;
-  uint64_t join_seq_ = 0;
+  std::optional<uint64_t> join_seq_;
 
   absl::Mutex mu_;
   std::unique_ptr<router::AlertFeed::Subscription> live_ ABSL_GUARDED_BY(mu_);
