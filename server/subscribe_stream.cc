@@ -144,6 +144,7 @@ void SubscribeStream::Pump() {
   grpc::Status end;
   bool act = false;  // write `next`, or finish with `end` when it is null
   bool read_on = false;
+  bool more = false;  // another alert is pending: this write may wait for it
   {
     absl::MutexLock lock(&mu_);
     if (writing_ || finished_) return;
@@ -158,6 +159,9 @@ void SubscribeStream::Pump() {
     } else if (act) {
       last_ = next->seq;
       writing_ = true;
+      // Not the first: its initial metadata would wait for the flush too.
+      more = wrote_any_ && AnotherIsPending();
+      wrote_any_ = true;
     }
   }
   if (read_on) shared_.catch_up->Queue(this);
@@ -179,9 +183,22 @@ void SubscribeStream::Pump() {
     return;
   }
   out_ = *std::move(bytes);
-  // No buffer hint: a hinted write completes before it is sent, and when
-  // the stream then goes idle nothing would flush it.
-  StartWrite(&out_);
+  // A hinted write completes before it is sent, so it is hinted only when
+  // the next write surely follows at once: that one, or the last of the run
+  // (never hinted), sends them together, one transport write for many
+  // messages. Unhinted, every message costs a sendmsg of its own.
+  grpc::WriteOptions options;
+  if (more) options.set_buffer_hint();
+  StartWrite(&out_, options);
+}
+
+bool SubscribeStream::AnotherIsPending() const {
+  // Stops at the first alert to write: those it passes are dropped by the
+  // next NextToWrite() anyway, so the scans cost one look per alert.
+  for (const core::AlertPtr& alert : pending_) {
+    if (alert->seq > last_ && filter_.Matches(*alert)) return true;
+  }
+  return false;
 }
 
 bool SubscribeStream::NextToWrite(core::AlertPtr* next, grpc::Status* end) {

@@ -141,6 +141,9 @@ class SubscribeStream final
   // with `end`); false when there is nothing to do until woken.
   bool NextToWrite(core::AlertPtr* next, grpc::Status* end)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether pending_ holds an alert after last_ that the filter passes,
+  // which the write after the one in flight will take.
+  bool AnotherIsPending() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the catch-up: hands over to the live feed, or ends the stream with
   // `read`'s error.
   void EndCatchUp(const absl::Status& read);
@@ -172,6 +175,7 @@ class SubscribeStream final
   // How the catch-up ended when it could not finish (the spool failed).
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool wrote_any_ ABSL_GUARDED_BY(mu_) = false;  // a write was started
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
