@@ -20,8 +20,11 @@ namespace pubsub = ::google::pubsub::v1;
 // requests are split well below that.
 constexpr size_t kMaxIdsPerRequest = 2500;
 
-// How long the sender lets decisions gather before sending them.
-constexpr absl::Duration kAckLinger = absl::Milliseconds(5);
+// How long the sender lets decisions gather before sending them: long
+// enough to take the whole burst one spool fsync answers, short because
+// Pub/Sub counts a message against max_outstanding_messages until its ack
+// arrives, so time spent lingering is time the stream delivers less.
+constexpr absl::Duration kAckLinger = absl::Milliseconds(1);
 
 // Streams that deliver nothing and end, in a row, before it is an error
 // worth an operator's attention rather than routine.
@@ -462,8 +465,7 @@ void PubSubSubscriber::SendLoop() {
     if (closing_) break;
     if (!stream_up_) continue;
     // Decisions arrive one by one from the spool's callbacks; lingering a
-    // moment sends them as one request instead of waking for each (an ack a
-    // few milliseconds later is nothing against a deadline of seconds).
+    // moment sends them as one request instead of waking for each.
     auto full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return closing_ || stopping_ ||
              pending_acks_.size() + pending_nacks_.size() >= kMaxIdsPerRequest;
