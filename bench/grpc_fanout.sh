@@ -15,7 +15,8 @@ streams=10
 wrk_script "$work/corral.lua" "$(falco_alert)"
 
 # One corral (one file output to /dev/null) under wrk load with `streams` subscribers. Sets rps,
-# accepted, peak_kb, report (the subscribers' line, "-" without).
+# accepted, peak_kb, report (the subscribers' line, "-" without), cpu_us (corral's CPU per
+# accepted alert, until every stream had every alert).
 run() {  # streams
   note "grpc fan-out: $1 streams"
   # Retained for an hour (the default), so that a stream cut off as too slow can resume.
@@ -30,6 +31,7 @@ run() {  # streams
       sleep 0.05
     done
   fi
+  local cpu0; cpu0=$(cpu_s "$corral_pid")
   wrk_rate "http://127.0.0.1:$corral_port/" "$work/corral.lua"
   rps=$wrk_rps
   settled_accepted
@@ -38,12 +40,13 @@ run() {  # streams
     read -r report <&"${SUBS[0]}"
     stop_pid "$SUBS_PID"
   fi
+  cpu_us=$(echo "($(cpu_s "$corral_pid") - $cpu0) * 1000000 / $accepted" | bc)
   peak_kb=$(rss_kb "$corral_pid" VmHWM)
   stop_corral
 }
 
 run 0
-base_rps=$rps base_accepted=$accepted base_peak=$peak_kb
+base_rps=$rps base_accepted=$accepted base_peak=$peak_kb base_cpu=$cpu_us
 run "$streams"
 [[ "$report" == *ok=true* ]] || { cat "$work/subs.err" >&2; fail "not every stream received every alert: $report"; }
 
@@ -54,15 +57,16 @@ cat <<EOF
 
 Load: \`$(WRK_COMMAND)\` POSTing distinct 1 KB alerts; spool \`fsync: batch\`, \`retain: 1h\`; one \`file\` output to
 /dev/null. The same config twice: without subscribers, then with $streams
-\`corral.v1.Alerts/Subscribe\` streams opened by \`corral_grpc_subscribers\` (one process, a
-reader thread per stream, on the same cores; it checks each message's framing and seq rather
+\`corral.v1.Alerts/Subscribe\` streams opened by \`corral_grpc_subscribers\` (one process on the
+same cores, reading with gRPC's callback API; it checks each message's framing and seq rather
 than parsing the whole Alert, which would cost it more than corral spends sending), which then
-waits until every stream has every accepted alert. A stream that falls more than the subscriber buffer (10,000 alerts) behind is
+waits until every stream has every accepted alert. CPU: corral's user + system time per
+accepted alert, from the start of the load until every stream had every alert. A stream that falls more than the subscriber buffer (10,000 alerts) behind is
 cut off with \`RESOURCE_EXHAUSTED\` and resubscribes with \`after_seq\` = its last seq, as the
 API asks of clients; each stream checks that seqs arrive one after another (no gap, no repeat).
 
-| | requests/s | ratio | accepted | every stream got every alert | resumes (all streams) | peak RSS |
-|---|---|---|---|---|---|---|
-| no subscribers | $base_rps | 1.00 | $base_accepted | — | — | $(mb "$base_peak") MB |
-| $streams streams | $rps | $(ratio "$rps" "$base_rps") | $accepted | yes ($(kv "$report" min)–$(kv "$report" max) each, no gap) | $(kv "$report" resumes) | $(mb "$peak_kb") MB |
+| | requests/s | ratio | accepted | every stream got every alert | resumes (all streams) | corral CPU µs/alert | peak RSS |
+|---|---|---|---|---|---|---|---|
+| no subscribers | $base_rps | 1.00 | $base_accepted | — | — | $base_cpu | $(mb "$base_peak") MB |
+| $streams streams | $rps | $(ratio "$rps" "$base_rps") | $accepted | yes ($(kv "$report" min)–$(kv "$report" max) each, no gap) | $(kv "$report" resumes) | $cpu_us | $(mb "$peak_kb") MB |
 EOF

@@ -23,12 +23,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -55,57 +56,95 @@ uint64_t AlertSeq(grpc::ByteBuffer* message) {
   return in.ConsumedEntireMessage() ? seq : 0;
 }
 
+// One subscriber: a Subscribe call at a time, the next one (resuming) started
+// when the last is cut off.
 struct Stream {
-  std::mutex mu;  // guards context against TryCancel while it is replaced
-  std::unique_ptr<grpc::ClientContext> context;
-  bool stopping = false;
+  std::shared_ptr<grpc::Channel> channel;
+  int index = 0;
+  // The last seq received, 0 for none: used by one call at a time (the next
+  // call starts from the last one's OnDone).
+  uint64_t last = 0;
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> resumes{0};
   std::atomic<uint64_t> gaps{0};
-  std::thread reader;
+
+  std::mutex mu;
+  std::condition_variable ended_cv;
+  bool stopping = false;                   // guarded by mu
+  grpc::ClientContext* context = nullptr;  // of the running call; by mu
+  bool ended = false;                      // no call runs or will; by mu
 };
 
-// Reads one stream until it is cancelled or fails, resuming after each
-// RESOURCE_EXHAUSTED.
-void ReadStream(const std::shared_ptr<grpc::Channel>& channel, Stream* s,
-                int index) {
-  const grpc::internal::RpcMethod method(
-      kSubscribeMethod, grpc::internal::RpcMethod::SERVER_STREAMING, channel);
-  uint64_t last = 0;  // 0: nothing received yet
-  while (true) {
-    corral::v1::SubscribeRequest request;
-    if (last != 0) request.set_after_seq(last);
-    grpc::ClientContext* context;
+// One Subscribe call, read with gRPC's callback API: every message is taken
+// on gRPC's threads as it completes, with no thread per stream woken for each.
+// Deletes itself when done.
+class SubscribeCall final : public grpc::ClientReadReactor<grpc::ByteBuffer> {
+ public:
+  // Starts a call for `s` (resuming after s->last when it is set), unless the
+  // stream is stopping, in which case it ends.
+  static void Start(Stream* s) {
+    auto* call = new SubscribeCall(s);
     {
       std::lock_guard<std::mutex> lock(s->mu);
-      if (s->stopping) return;
-      s->context = std::make_unique<grpc::ClientContext>();
-      context = s->context.get();
-    }
-    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
-        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
-            channel.get(), method, context, request));
-    grpc::ByteBuffer message;
-    while (reader->Read(&message)) {
-      const uint64_t seq = AlertSeq(&message);
-      if (seq == 0 || (last != 0 && seq != last + 1)) {
-        s->gaps.fetch_add(1, std::memory_order_relaxed);
+      if (s->stopping) {
+        s->ended = true;
+        s->ended_cv.notify_all();
+        delete call;
+        return;
       }
-      last = seq;
-      s->received.fetch_add(1, std::memory_order_relaxed);
+      s->context = &call->context_;
     }
-    const grpc::Status status = reader->Finish();
+    call->StartRead(&call->message_);
+    call->StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    const uint64_t seq = AlertSeq(&message_);
+    if (seq == 0 || (s_->last != 0 && seq != s_->last + 1)) {
+      s_->gaps.fetch_add(1, std::memory_order_relaxed);
+    }
+    s_->last = seq;
+    s_->received.fetch_add(1, std::memory_order_relaxed);
+    StartRead(&message_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    Stream* s = s_;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->context = nullptr;
+    }
+    delete this;
     if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       s->resumes.fetch_add(1, std::memory_order_relaxed);
-      continue;
+      Start(s);
+      return;
     }
     if (status.error_code() != grpc::StatusCode::CANCELLED) {
-      std::cerr << "stream " << index << " ended: " << status.error_code()
+      std::cerr << "stream " << s->index << " ended: " << status.error_code()
                 << " " << status.error_message() << "\n";
     }
-    return;
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->ended = true;
+    s->ended_cv.notify_all();
   }
-}
+
+ private:
+  explicit SubscribeCall(Stream* s) : s_(s) {
+    if (s->last != 0) request_.set_after_seq(s->last);
+    const grpc::internal::RpcMethod method(
+        kSubscribeMethod, grpc::internal::RpcMethod::SERVER_STREAMING,
+        s->channel);
+    grpc::internal::ClientCallbackReaderFactory<grpc::ByteBuffer>::Create(
+        s->channel.get(), method, &context_, &request_, this);
+  }
+
+  Stream* const s_;
+  grpc::ClientContext context_;
+  corral::v1::SubscribeRequest request_;
+  grpc::ByteBuffer message_;
+};
 
 }  // namespace
 
@@ -120,8 +159,9 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Stream>> streams;
   for (int i = 0; i < count; ++i) {
     auto stream = std::make_unique<Stream>();
-    Stream* s = stream.get();
-    s->reader = std::thread([s, &channel, i] { ReadStream(channel, s, i); });
+    stream->channel = channel;
+    stream->index = i;
+    SubscribeCall::Start(stream.get());
     streams.push_back(std::move(stream));
   }
   std::string line;
@@ -157,6 +197,13 @@ int main(int argc, char** argv) {
     s->stopping = true;
     if (s->context != nullptr) s->context->TryCancel();
   }
-  for (const auto& s : streams) s->reader.join();
+  for (const auto& s : streams) {
+    std::unique_lock<std::mutex> lock(s->mu);
+    if (!s->ended_cv.wait_for(lock, std::chrono::seconds(10),
+                              [&] { return s->ended; })) {
+      std::cerr << "stream " << s->index << " did not end\n";
+      return 1;
+    }
+  }
   return 0;
 }
