@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace corral::core {
 namespace {
@@ -50,72 +55,77 @@ constexpr std::array<char, 128> kEscapes = [] {
   return escapes;
 }();
 
-// True when none of the 8 bytes at `p` is escaped or >= 0x80 (bit tricks on
-// one word instead of eight table lookups).
-bool EightPlainBytes(const char* p) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  uint64_t w;
-  std::memcpy(&w, p, sizeof(w));
-  auto has_zero_byte = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
-  const uint64_t special = (w & kHigh) | ((w - 0x20 * kOnes) & ~w & kHigh) |
-                           has_zero_byte(w ^ ('"' * kOnes)) |
-                           has_zero_byte(w ^ ('\\' * kOnes));
-  return special == 0;
+// How many of the bytes at data[0, min(16, n)) go into a JSON string as they
+// are, counted up to the first one that does not (escaped, or >= 0x80).
+size_t PlainPrefix(const char* data, size_t n) {
+#if defined(__SSE2__)
+  if (n >= 16) {
+    // Sixteen bytes per compare; a signed < 0x20 also catches >= 0x80.
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data));
+    const __m128i special =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    const int mask = _mm_movemask_epi8(special);
+    return mask == 0 ? 16 : static_cast<size_t>(__builtin_ctz(mask));
+  }
+#endif
+  const size_t limit = std::min<size_t>(n, 16);
+  size_t i = 0;
+  while (i < limit) {
+    const auto c = static_cast<uint8_t>(data[i]);
+    if (c >= 0x80 || kEscapes[c] != 0) break;
+    ++i;
+  }
+  return i;
 }
 
 // The common case, fast: appends `value` quoted when every byte is ASCII,
 // writing in place into room made for it (grown when escapes need more).
 // False, with nothing appended, when a byte is >= 0x80 (UTF-8, checked by the
-// general path). Blocks of 8 bytes with nothing to escape are copied whole.
+// general path). Runs of bytes with nothing to escape are copied whole.
 bool AppendAsciiJsonString(std::string* out, absl::string_view value) {
+  // Per step at most 16 plain bytes, or fewer and one escape (6 bytes).
+  constexpr ptrdiff_t kStepRoom = 24;
   const char* const data = value.data();
   const size_t n = value.size();
   const size_t start = out->size();
-  // Room for the value, its quotes and some escapes; `end` is how far the
-  // writing may go before more room is made (one escape is at most 6 bytes).
-  out->resize(start + n + n / 8 + 8);
+  out->resize(start + n + n / 8 + kStepRoom);
   char* p = out->data() + start;
-  char* end = out->data() + out->size() - 6;
+  char* end = out->data() + out->size();
   *p++ = '"';
-  for (size_t i = 0; i < n;) {
-    if (p + 8 > end) {
+  size_t i = 0;
+  while (i < n) {
+    if (end - p < kStepRoom) {
       const size_t written = p - out->data();
-      out->resize(out->size() + (n - i) + (n - i) / 4 + 16);
+      out->resize(out->size() + (n - i) + (n - i) / 4 + kStepRoom);
       p = out->data() + written;
-      end = out->data() + out->size() - 6;
-      continue;
+      end = out->data() + out->size();
     }
-    if (i + 8 <= n && EightPlainBytes(data + i)) {
-      std::memcpy(p, data + i, 8);
-      p += 8;
-      i += 8;
-      continue;
+    const size_t plain = PlainPrefix(data + i, n - i);
+    // A whole block is copied when there is one (one fixed-size move, not a
+    // call): bytes past `plain` are overwritten by what follows.
+    if (n - i >= 16) {
+      std::memcpy(p, data + i, 16);
+    } else {
+      std::memcpy(p, data + i, plain);
     }
-    const size_t block_end = std::min(i + 8, n);
-    for (; i < block_end; ++i) {
-      const auto c = static_cast<uint8_t>(data[i]);
-      if (c >= 0x80) {
-        out->resize(start);
-        return false;
-      }
-      const char escape = kEscapes[c];
-      if (escape == 0) {
-        *p++ = static_cast<char>(c);
-        continue;
-      }
-      *p++ = '\\';
-      *p++ = escape;
-      if (escape == 'u') {
-        *p++ = '0';
-        *p++ = '0';
-        *p++ = kHex[c >> 4];
-        *p++ = kHex[c & 0xF];
-      }
-      if (p + 8 > end) {
-        ++i;
-        break;
-      }
+    p += plain;
+    i += plain;
+    if (plain == 16 || i == n) continue;
+    const auto c = static_cast<uint8_t>(data[i++]);
+    if (c >= 0x80) {
+      out->resize(start);
+      return false;
+    }
+    const char escape = kEscapes[c];
+    *p++ = '\\';
+    *p++ = escape;
+    if (escape == 'u') {
+      *p++ = '0';
+      *p++ = '0';
+      *p++ = kHex[c >> 4];
+      *p++ = kHex[c & 0xF];
     }
   }
   *p++ = '"';

@@ -121,6 +121,21 @@ TEST(JsonUtilTest, EveryCharacterAtEveryPositionOfALongString) {
   }
 }
 
+TEST(JsonUtilTest, TextDenseWithEscapesAtEveryLength) {
+  // Compact JSON, as an object-valued field holds it: an escape every few
+  // bytes, runs of every length against the 16-byte blocks.
+  const std::string pattern = R"({"k":"v\1","list":[1,"two"],"n":null}	)";
+  std::string text;
+  for (size_t n = 0; n <= 3 * pattern.size(); ++n) {
+    text = pattern.substr(n % pattern.size()) + text;
+    text.resize(n);
+    std::string want = "\"";
+    for (char c : text) want += EscapedAscii(c);
+    want += "\"";
+    ASSERT_EQ(JsonQuote(text), want) << n;
+  }
+}
+
 TEST(JsonUtilTest, AStringOfNothingButEscapesGrowsTheOutputAsItGoes) {
   for (size_t n : {1, 7, 8, 9, 100, 1000}) {
     std::string want_quotes = "\"", want_controls = "\"";
