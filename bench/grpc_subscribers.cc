@@ -26,6 +26,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -83,15 +84,16 @@ class SubscribeCall final : public grpc::ClientReadReactor<grpc::ByteBuffer> {
   // Starts a call for `s` (resuming after s->last when it is set), unless the
   // stream is stopping, in which case it ends.
   static void Start(Stream* s) {
-    auto* call = new SubscribeCall(s);
+    SubscribeCall* call;
     {
+      // Checked before the call is made: a call made is owed a StartCall.
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->stopping) {
         s->ended = true;
         s->ended_cv.notify_all();
-        delete call;
         return;
       }
+      call = new SubscribeCall(s);
       s->context = &call->context_;
     }
     call->StartRead(&call->message_);
@@ -104,7 +106,8 @@ class SubscribeCall final : public grpc::ClientReadReactor<grpc::ByteBuffer> {
     if (seq == 0 || (s_->last != 0 && seq != s_->last + 1)) {
       s_->gaps.fetch_add(1, std::memory_order_relaxed);
     }
-    s_->last = seq;
+    // A malformed message keeps the resume point where it was.
+    if (seq != 0) s_->last = seq;
     s_->received.fetch_add(1, std::memory_order_relaxed);
     StartRead(&message_);
   }
@@ -202,7 +205,8 @@ int main(int argc, char** argv) {
     if (!s->ended_cv.wait_for(lock, std::chrono::seconds(10),
                               [&] { return s->ended; })) {
       std::cerr << "stream " << s->index << " did not end\n";
-      return 1;
+      // Calls still running use the streams: leave without destroying them.
+      std::_Exit(1);
     }
   }
   return 0;
