@@ -3,6 +3,9 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "core/alert_json.h"
@@ -63,42 +66,105 @@ json::value ValueToJson(const google::protobuf::Value& v) {
   }
 }
 
-void JsonToValue(const json::value& v, google::protobuf::Value* out) {
+// Protobuf's wire format, written directly (see SerializeAlert).
+namespace wire {
+
+enum Type { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2 };
+
+void Varint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void Tag(std::string* out, int field, Type type) {
+  Varint(out, (static_cast<uint64_t>(field) << 3) | type);
+}
+
+void String(std::string* out, int field, std::string_view value) {
+  Tag(out, field, kLengthDelimited);
+  Varint(out, value.size());
+  out->append(value.data(), value.size());
+}
+
+// A message field: Begin() before its fields, End() after them, which puts
+// the length in front (a nested message's length is only known once written).
+size_t Begin(std::string* out, int field) {
+  Tag(out, field, kLengthDelimited);
+  return out->size();
+}
+
+void End(std::string* out, size_t begun) {
+  std::string length;
+  Varint(&length, out->size() - begun);
+  out->insert(begun, length);
+}
+
+// The fields of a google.protobuf.Value for `v`: numbers as doubles, as
+// Value holds them.
+void Value(std::string* out, const json::value& v) {
+  // google.protobuf.Value's oneof, Struct.fields (a map<string, Value>: each
+  // entry a message of key = 1, value = 2), ListValue.values.
+  constexpr int kNull = 1, kNumber = 2, kString = 3, kBool = 4, kStruct = 5,
+                kList = 6;
+  auto number = [out](double d) {
+    uint64_t bits;
+    static_assert(sizeof(bits) == sizeof(d));
+    std::memcpy(&bits, &d, sizeof(bits));
+    Tag(out, kNumber, kFixed64);
+    for (int i = 0; i < 8; ++i)
+      out->push_back(static_cast<char>(bits >> (8 * i)));
+  };
   switch (v.kind()) {
     case json::kind::string:
-      out->set_string_value(std::string(v.get_string()));
+      String(out, kString, std::string_view(v.get_string()));
       break;
     case json::kind::bool_:
-      out->set_bool_value(v.get_bool());
+      Tag(out, kBool, kVarint);
+      Varint(out, v.get_bool() ? 1 : 0);
       break;
     case json::kind::int64:
-      out->set_number_value(static_cast<double>(v.get_int64()));
+      number(static_cast<double>(v.get_int64()));
       break;
     case json::kind::uint64:
-      out->set_number_value(static_cast<double>(v.get_uint64()));
+      number(static_cast<double>(v.get_uint64()));
       break;
     case json::kind::double_:
-      out->set_number_value(v.get_double());
+      number(v.get_double());
       break;
     case json::kind::object: {
-      auto* fields = out->mutable_struct_value()->mutable_fields();
+      const size_t fields = Begin(out, kStruct);
       for (const auto& kv : v.get_object()) {
-        JsonToValue(kv.value(), &(*fields)[std::string(kv.key())]);
+        const size_t entry = Begin(out, 1);
+        String(out, 1, std::string_view(kv.key()));
+        const size_t value = Begin(out, 2);
+        Value(out, kv.value());
+        End(out, value);
+        End(out, entry);
       }
+      End(out, fields);
       break;
     }
     case json::kind::array: {
-      auto* list = out->mutable_list_value();
+      const size_t list = Begin(out, kList);
       for (const json::value& item : v.get_array()) {
-        JsonToValue(item, list->add_values());
+        const size_t value = Begin(out, 1);
+        Value(out, item);
+        End(out, value);
       }
+      End(out, list);
       break;
     }
     case json::kind::null:
-      out->set_null_value(google::protobuf::NULL_VALUE);
+      Tag(out, kNull, kVarint);
+      Varint(out, 0);  // NULL_VALUE
       break;
   }
 }
+
+}  // namespace wire
 
 falco::schema::priority FalcoPriority(core::Priority priority) {
   switch (priority) {
@@ -219,20 +285,50 @@ absl::StatusOr<core::Alert> AlertFromProto(const v1::Alert& proto) {
   return alert;
 }
 
-void AlertToProto(const core::Alert& alert, v1::Alert* proto) {
-  proto->set_seq(alert.seq);
-  proto->set_uuid(alert.uuid);
-  TimeToProto(alert.time, proto->mutable_time());
-  proto->set_priority(PriorityToProto(alert.priority));
-  proto->set_rule(alert.rule);
-  proto->set_output(alert.output);
-  auto* fields = proto->mutable_output_fields();
-  for (const auto& kv : core::ParseOutputFields(alert)) {
-    JsonToValue(kv.value(), &(*fields)[std::string(kv.key())]);
+std::string SerializeAlert(const core::Alert& alert) {
+  // corral.v1.Alert's field numbers (proto/corral/v1/alerts.proto).
+  constexpr int kSeq = 1, kUuid = 2, kTime = 3, kPriority = 4, kRule = 5,
+                kOutput = 6, kOutputFields = 7, kSource = 8, kHostname = 9,
+                kTags = 10;
+  std::string out;
+  out.reserve(alert.output.size() + alert.output_fields_json.size() * 2 + 256);
+  // Proto3: scalars at their default value are left out.
+  if (alert.seq != 0) {
+    wire::Tag(&out, kSeq, wire::kVarint);
+    wire::Varint(&out, alert.seq);
   }
-  proto->set_source(alert.source);
-  proto->set_hostname(alert.hostname);
-  for (const std::string& tag : alert.tags) proto->add_tags(tag);
+  if (!alert.uuid.empty()) wire::String(&out, kUuid, alert.uuid);
+  google::protobuf::Timestamp time;
+  TimeToProto(alert.time, &time);
+  const size_t time_fields = wire::Begin(&out, kTime);
+  if (time.seconds() != 0) {
+    wire::Tag(&out, 1, wire::kVarint);
+    wire::Varint(&out, static_cast<uint64_t>(time.seconds()));
+  }
+  if (time.nanos() != 0) {
+    wire::Tag(&out, 2, wire::kVarint);
+    wire::Varint(&out, static_cast<uint64_t>(time.nanos()));
+  }
+  wire::End(&out, time_fields);
+  if (const v1::Priority priority = PriorityToProto(alert.priority);
+      priority != 0) {
+    wire::Tag(&out, kPriority, wire::kVarint);
+    wire::Varint(&out, static_cast<uint64_t>(priority));
+  }
+  if (!alert.rule.empty()) wire::String(&out, kRule, alert.rule);
+  if (!alert.output.empty()) wire::String(&out, kOutput, alert.output);
+  for (const auto& kv : core::ParseOutputFields(alert)) {
+    const size_t entry = wire::Begin(&out, kOutputFields);
+    wire::String(&out, 1, std::string_view(kv.key()));
+    const size_t value = wire::Begin(&out, 2);
+    wire::Value(&out, kv.value());
+    wire::End(&out, value);
+    wire::End(&out, entry);
+  }
+  if (!alert.source.empty()) wire::String(&out, kSource, alert.source);
+  if (!alert.hostname.empty()) wire::String(&out, kHostname, alert.hostname);
+  for (const std::string& tag : alert.tags) wire::String(&out, kTags, tag);
+  return out;
 }
 
 void AlertToFalcoResponse(const core::Alert& alert,

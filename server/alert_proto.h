@@ -1,6 +1,8 @@
 #ifndef CORRAL_SERVER_ALERT_PROTO_H_
 #define CORRAL_SERVER_ALERT_PROTO_H_
 
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "core/alert.h"
 #include "corral/v1/alerts.pb.h"
@@ -14,9 +16,12 @@ namespace corral::server {
 // kept (the router sets one when it is empty).
 absl::StatusOr<core::Alert> AlertFromProto(const v1::Alert& proto);
 
-// Alert → corral.v1.Alert, output fields with their JSON types (numbers become
-// doubles, as google.protobuf.Value holds them).
-void AlertToProto(const core::Alert& alert, v1::Alert* proto);
+// Alert → a serialized corral.v1.Alert, output fields with their JSON types
+// (numbers become doubles, as google.protobuf.Value holds them). Written in
+// protobuf's wire format directly, not through a v1::Alert: it runs for every
+// alert sent to subscribers, and building the message (a map of Values)
+// costs more than the bytes.
+std::string SerializeAlert(const core::Alert& alert);
 
 v1::Priority PriorityToProto(core::Priority priority);
 // PRIORITY_UNSPECIFIED and unknown values: InvalidArgument.

@@ -1,6 +1,6 @@
 #include "server/subscribe_stream.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/slice.h>
 
 #include <algorithm>
 #include <iterator>
@@ -18,26 +18,14 @@ constexpr size_t kTakeBatch = 256;
 
 }  // namespace
 
-absl::StatusOr<grpc::ByteBuffer> AlertWireCache::Get(const core::Alert& alert) {
+grpc::ByteBuffer AlertWireCache::Get(const core::Alert& alert) {
   Slot& slot = slots_[alert.seq % slots_.size()];
   {
     absl::MutexLock lock(&slot.mu);
     if (slot.seq == alert.seq) return slot.bytes;  // shares the slices
   }
-  v1::Alert proto;
-  AlertToProto(alert, &proto);
-  grpc::ByteBuffer bytes;
-  bool own_buffer = false;
-  const grpc::Status serialized =
-      grpc::SerializationTraits<v1::Alert>::Serialize(proto, &bytes,
-                                                      &own_buffer);
-  if (!serialized.ok()) {
-    // Only a message over 2 GiB fails; the spool refuses those long before.
-    // Not cached: an empty buffer must never reach StartWrite.
-    return absl::InternalError(absl::StrCat("cannot serialize alert seq ",
-                                            alert.seq, ": ",
-                                            serialized.error_message()));
-  }
+  grpc::Slice slice(SerializeAlert(alert));
+  grpc::ByteBuffer bytes(&slice, 1);
   absl::MutexLock lock(&slot.mu);
   slot.seq = alert.seq;
   slot.bytes = bytes;
@@ -170,19 +158,7 @@ void SubscribeStream::Pump() {
     Finish(end);
     return;
   }
-  absl::StatusOr<grpc::ByteBuffer> bytes = shared_.cache->Get(*next);
-  if (!bytes.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      finished_ = true;
-      end =
-          ResumableStatus(grpc::StatusCode::INTERNAL, bytes.status().message());
-    }
-    Finish(end);
-    return;
-  }
-  out_ = *std::move(bytes);
+  out_ = shared_.cache->Get(*next);
   // A hinted write completes before it is sent, so it is hinted only when
   // the next write surely follows at once: that one, or the last of the run
   // (never hinted), sends them together, one transport write for many

@@ -30,8 +30,8 @@ namespace corral::server {
 // bounded. Thread-safe.
 class AlertWireCache {
  public:
-  // The alert's serialized message; Internal when it cannot be serialized.
-  absl::StatusOr<grpc::ByteBuffer> Get(const core::Alert& alert);
+  // The alert's serialized message.
+  grpc::ByteBuffer Get(const core::Alert& alert);
 
  private:
   struct Slot {
@@ -110,8 +110,7 @@ struct SubscribeShared {
 // there is no gap and no repeat.
 //
 // Ends with RESOURCE_EXHAUSTED (too slow: the subscription overflowed),
-// UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read, or
-// an alert not serialized: resuming after it skips it, said in the status) or
+// UNAVAILABLE (the feed closed), INTERNAL (the spool could not be read) or
 // CANCELLED (the client went away), telling the after_seq to resume from, or
 // with OUT_OF_RANGE (the spool no longer has what a resume asked for). Deletes
 // itself when gRPC is done with it.
