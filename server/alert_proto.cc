@@ -102,11 +102,25 @@ void End(std::string* out, size_t begun) {
   out->insert(begun, length);
 }
 
+void Value(std::string* out, const json::value& v);
+
+// One entry of a map<string, google.protobuf.Value> field: a message of
+// key = 1, value = 2.
+void MapEntry(std::string* out, int field, std::string_view key,
+              const json::value& value) {
+  const size_t entry = Begin(out, field);
+  String(out, 1, key);
+  const size_t value_fields = Begin(out, 2);
+  Value(out, value);
+  End(out, value_fields);
+  End(out, entry);
+}
+
 // The fields of a google.protobuf.Value for `v`: numbers as doubles, as
 // Value holds them.
 void Value(std::string* out, const json::value& v) {
-  // google.protobuf.Value's oneof, Struct.fields (a map<string, Value>: each
-  // entry a message of key = 1, value = 2), ListValue.values.
+  // google.protobuf.Value's oneof; Struct.fields and ListValue.values are
+  // field 1 of theirs.
   constexpr int kNull = 1, kNumber = 2, kString = 3, kBool = 4, kStruct = 5,
                 kList = 6;
   auto number = [out](double d) {
@@ -137,12 +151,7 @@ void Value(std::string* out, const json::value& v) {
     case json::kind::object: {
       const size_t fields = Begin(out, kStruct);
       for (const auto& kv : v.get_object()) {
-        const size_t entry = Begin(out, 1);
-        String(out, 1, std::string_view(kv.key()));
-        const size_t value = Begin(out, 2);
-        Value(out, kv.value());
-        End(out, value);
-        End(out, entry);
+        MapEntry(out, 1, std::string_view(kv.key()), kv.value());
       }
       End(out, fields);
       break;
@@ -318,12 +327,7 @@ std::string SerializeAlert(const core::Alert& alert) {
   if (!alert.rule.empty()) wire::String(&out, kRule, alert.rule);
   if (!alert.output.empty()) wire::String(&out, kOutput, alert.output);
   for (const auto& kv : core::ParseOutputFields(alert)) {
-    const size_t entry = wire::Begin(&out, kOutputFields);
-    wire::String(&out, 1, std::string_view(kv.key()));
-    const size_t value = wire::Begin(&out, 2);
-    wire::Value(&out, kv.value());
-    wire::End(&out, value);
-    wire::End(&out, entry);
+    wire::MapEntry(&out, kOutputFields, std::string_view(kv.key()), kv.value());
   }
   if (!alert.source.empty()) wire::String(&out, kSource, alert.source);
   if (!alert.hostname.empty()) wire::String(&out, kHostname, alert.hostname);
