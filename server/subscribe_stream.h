@@ -13,11 +13,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "core/alert.h"
-#include "corral/v1/alerts.pb.h"
 #include "router/alert_feed.h"
 #include "router/output_filter.h"
 #include "router/spool.h"
