@@ -1,6 +1,7 @@
 #include "router/spool.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -268,9 +269,12 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(
   }
   std::unique_ptr<Spool> spool(new Spool(std::move(options), metrics, clock));
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
+  // Named, so that per-thread CPU (top -H, perf) tells them apart.
   spool->writer_ = std::thread([s = spool.get()] { s->WriterLoop(); });
+  pthread_setname_np(spool->writer_.native_handle(), "spool:writer");
   if (spool->Preallocating()) {
     spool->preparer_ = std::thread([s = spool.get()] { s->PreparerLoop(); });
+    pthread_setname_np(spool->preparer_.native_handle(), "spool:prepare");
   }
   return spool;
 }
