@@ -6,9 +6,11 @@
 //   corral rules test --rules FILE... --input FILE|- [--all]
 //   corral rules validate FILE...
 //   corral version
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -111,7 +113,32 @@ int CheckConfig(const Args& args, const corral::outputs::Registry& registry) {
   return 0;
 }
 
+// glibc's default malloc gives buffers over 128 KiB back to the kernel when
+// they are freed and trims a heap's top once 128 KiB there are free, raising
+// those limits only as it goes. gRPC receives a StreamingPull response of
+// megabytes into large buffers and frees them once parsed, so the gcpaudit
+// ingest kept mapping fresh memory: the page faults of copying received
+// bytes into it were a tenth of corral's CPU there. Freed memory up to 64 MiB
+// stays in the heap (buffers up to 4 MiB come from it); over 100,000 audit
+// entries that cut page faults fourfold and CPU per entry by a quarter, for
+// about 20 MB more peak RSS. The operator's GLIBC_TUNABLES or MALLOC_*_
+// settings win.
+void TuneMalloc() {
+#ifdef __GLIBC__
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if ((tunables != nullptr &&
+       std::strstr(tunables, "glibc.malloc.") != nullptr) ||
+      std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
+      std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) {
+    return;
+  }
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
+
 int Run(const Args& args, const corral::outputs::Registry& registry) {
+  TuneMalloc();
   // Signals are taken synchronously by the main thread; every thread started
   // later inherits the mask and never sees them.
   sigset_t signals;
