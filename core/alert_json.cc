@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,9 +32,74 @@ absl::Status ReadString(const json::object& obj, absl::string_view key,
   return absl::OkStatus();
 }
 
+// Reads text[at, at + n) as decimal digits.
+bool ReadDigits(absl::string_view text, size_t at, size_t n, int* out) {
+  int value = 0;
+  for (size_t i = at; i < at + n; ++i) {
+    const unsigned digit = static_cast<unsigned char>(text[i]) - '0';
+    if (digit > 9) return false;
+    value = value * 10 + static_cast<int>(digit);
+  }
+  *out = value;
+  return true;
+}
+
+int DaysInMonth(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+// Days from 1970-01-01 to the given proleptic Gregorian date (Howard
+// Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t year, int month, int day) {
+  year -= month <= 2;
+  const int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const int64_t year_of_era = year - era * 400;
+  const int64_t day_of_year =
+      (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  const int64_t day_of_era =
+      year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
 }  // namespace
 
+std::optional<absl::Time> ParseUtcTimestamp(absl::string_view text) {
+  // "YYYY-MM-DDTHH:MM:SS" "Z", or with "." and 1 to 9 digits before the Z.
+  constexpr size_t kSecondsEnd = 19;
+  if (text.size() < kSecondsEnd + 1 || text.back() != 'Z') return std::nullopt;
+  int year, month, day, hour, minute, second;
+  if (!ReadDigits(text, 0, 4, &year) || text[4] != '-' ||
+      !ReadDigits(text, 5, 2, &month) || text[7] != '-' ||
+      !ReadDigits(text, 8, 2, &day) || text[10] != 'T' ||
+      !ReadDigits(text, 11, 2, &hour) || text[13] != ':' ||
+      !ReadDigits(text, 14, 2, &minute) || text[16] != ':' ||
+      !ReadDigits(text, 17, 2, &second)) {
+    return std::nullopt;
+  }
+  int nanos = 0;
+  if (text.size() > kSecondsEnd + 1) {
+    const size_t fraction_digits = text.size() - kSecondsEnd - 2;  // '.', 'Z'
+    if (text[kSecondsEnd] != '.' || fraction_digits < 1 ||
+        fraction_digits > 9 ||
+        !ReadDigits(text, kSecondsEnd + 1, fraction_digits, &nanos)) {
+      return std::nullopt;
+    }
+    for (size_t i = fraction_digits; i < 9; ++i) nanos *= 10;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month) ||
+      hour > 23 || minute > 59 || second > 59) {
+    return std::nullopt;
+  }
+  const int64_t seconds = DaysFromCivil(year, month, day) * 86400 +
+                          hour * 3600 + minute * 60 + second;
+  return absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos);
+}
+
 absl::StatusOr<absl::Time> ParseAlertTime(absl::string_view text) {
+  if (std::optional<absl::Time> t = ParseUtcTimestamp(text)) return *t;
   absl::Time t;
   std::string err;
   // absl::ParseTime also takes "infinite-future" and "infinite-past".

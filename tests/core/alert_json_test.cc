@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -205,6 +207,78 @@ TEST(AlertJsonTest, RefusesWhatCannotBeWrittenOrKept) {
   EXPECT_FALSE(AlertTimeInRange(
       absl::FromUnixNanos(std::numeric_limits<int64_t>::max()) +
       absl::Nanoseconds(1)));
+}
+
+// The direct reader of "YYYY-MM-DDTHH:MM:SS[.F]Z" must agree with
+// absl::ParseTime wherever it answers, and leave every other form to it.
+TEST(AlertJsonTest, TheTimestampFastPathAgreesWithAbslAndLeavesTheRestToIt) {
+  auto absl_parse = [](absl::string_view text) -> std::optional<absl::Time> {
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+      return std::nullopt;
+    }
+    return t;
+  };
+  std::mt19937_64 rng(20261201);
+  auto pick = [&](int lo, int hi) {
+    return std::uniform_int_distribution<int>(lo, hi)(rng);
+  };
+  for (int i = 0; i < 20000; ++i) {
+    // Every field across its range, days past a month's end included.
+    const int year = i % 4 == 0 ? pick(0, 9999) : pick(1960, 2400);
+    std::string text =
+        absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d", year, pick(1, 12),
+                        pick(1, 31), pick(0, 23), pick(0, 59), pick(0, 59));
+    const int digits = pick(0, 9);
+    if (digits > 0) {
+      text += '.';
+      for (int d = 0; d < digits; ++d)
+        text += static_cast<char>('0' + pick(0, 9));
+    }
+    text += 'Z';
+    const std::optional<absl::Time> want = absl_parse(text);
+    const std::optional<absl::Time> fast = ParseUtcTimestamp(text);
+    // Only an impossible day (30 February, 31 April) is absl's to refuse.
+    if (fast.has_value()) {
+      ASSERT_TRUE(want.has_value()) << text;
+      EXPECT_EQ(*fast, *want) << text;
+    } else {
+      EXPECT_FALSE(want.has_value()) << text;
+    }
+    absl::StatusOr<absl::Time> parsed = ParseAlertTime(text);
+    EXPECT_EQ(parsed.ok(), want.has_value()) << text;
+    if (parsed.ok() && want.has_value()) EXPECT_EQ(*parsed, *want) << text;
+  }
+  for (absl::string_view text :
+       {"2024-02-29T23:59:59.999999999Z", "1970-01-01T00:00:00Z",
+        "1969-12-31T23:59:59.5Z", "0000-03-01T00:00:00Z",
+        "9999-12-31T23:59:59.000000001Z", "2000-02-29T12:00:00Z"}) {
+    std::optional<absl::Time> fast = ParseUtcTimestamp(text);
+    ASSERT_TRUE(fast.has_value()) << text;
+    EXPECT_EQ(fast, absl_parse(text)) << text;
+  }
+  // Left to absl::ParseTime, which takes some and refuses others; either way
+  // ParseAlertTime answers as absl does.
+  for (absl::string_view text :
+       {"2026-12-01t10:00:00Z", "2026-12-01T10:00:00z",
+        "2026-12-01T10:00:00+02:00", "2026-12-01T10:00:00.5-07:30",
+        "2026-12-31T23:59:60Z", "2026-12-01T10:00:00.1234567891Z",
+        "2026-12-01T10:00:00.Z", "2026-12-01T10:00Z", "2026-12-01 10:00:00Z",
+        "1900-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-12-01T24:00:00Z", "+2026-12-01T10:00:00Z", "2026-12-01T10:00:00",
+        "infinite-future", ""}) {
+    EXPECT_EQ(ParseUtcTimestamp(text), std::nullopt) << text;
+    const std::optional<absl::Time> want = absl_parse(text);
+    absl::StatusOr<absl::Time> parsed = ParseAlertTime(text);
+    if (want.has_value() && *want != absl::InfiniteFuture() &&
+        *want != absl::InfinitePast()) {
+      ASSERT_TRUE(parsed.ok()) << text;
+      EXPECT_EQ(*parsed, *want) << text;
+    } else {
+      EXPECT_FALSE(parsed.ok()) << text;
+    }
+  }
 }
 }  // namespace
 }  // namespace corral::core
