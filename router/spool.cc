@@ -733,7 +733,10 @@ absl::Status Spool::PrepareSegmentFile() {
   const int fd =
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("cannot create", path);
-  const std::string zeros(kScanWindowBytes, '\0');
+  // Small: malloc keeps what is freed for reuse, so a larger buffer would stay
+  // resident after the first segment; the writes are as many bytes either way.
+  constexpr size_t kZeroChunkBytes = 64 << 10;
+  const std::string zeros(kZeroChunkBytes, '\0');
   absl::Status s;
   for (uint64_t at = 0; s.ok() && at < options_.segment_bytes;
        at += zeros.size()) {
