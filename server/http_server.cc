@@ -14,7 +14,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -52,7 +51,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using Strand = asio::strand<asio::io_context::executor_type>;
+using Executor = asio::io_context::executor_type;
 using Clock = std::chrono::steady_clock;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
@@ -120,8 +119,8 @@ struct Core : std::enable_shared_from_this<Core> {
                     ? options.io_threads
                     : std::max(1, static_cast<int>(
                                       std::thread::hardware_concurrency()))),
-        ioc(threads),
-        accept_strand(asio::make_strand(ioc)),
+        contexts(MakeContexts(threads)),
+        accept_executor(contexts.front()->get_executor()),
         header_timeout(ToSteady(options.header_timeout)),
         idle_timeout(ToSteady(options.idle_timeout)),
         body_timeout(ToSteady(options.body_timeout)) {
@@ -140,14 +139,22 @@ struct Core : std::enable_shared_from_this<Core> {
     }
   }
 
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i) {
+      out.push_back(std::make_unique<asio::io_context>(1));
+    }
+    return out;
+  }
+
   void Accept();
-  void OnAccept(beast::error_code ec, tcp::socket socket, Strand strand);
-  void CloseAcceptor();  // on accept_strand
+  void OnAccept(beast::error_code ec, tcp::socket socket, Executor ex);
+  void CloseAcceptor();  // on accept_executor
   void Register(const std::shared_ptr<SessionBase>& session);
   void Unregister(SessionBase* session);
   void CloseSessions(bool only_idle);
   // Takes a connection slot for a new connection; false (counted, and logged
-  // now and then) when max_connections are open. On accept_strand only.
+  // now and then) when max_connections are open. On accept_executor only.
   bool TakeConnection();
   // Gives a slot back; any thread.
   void ReleaseConnection();
@@ -155,10 +162,15 @@ struct Core : std::enable_shared_from_this<Core> {
   const HttpServerOptions options;
   const HttpHandler handler;
   const int threads;  // io threads
-  asio::io_context ioc;
+  // One io_context per io thread, each run by its thread alone: a connection
+  // lives on one of them, so its handlers never run concurrently (no strands)
+  // and its completions never wake another thread.
+  const std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::optional<ssl::context> tls;
-  Strand accept_strand;
-  std::optional<tcp::acceptor> acceptor;           // used on accept_strand only
+  // Accepting runs on the first context; new connections go round-robin.
+  const Executor accept_executor;
+  size_t next_context = 0;                // on accept_executor only
+  std::optional<tcp::acceptor> acceptor;  // used on accept_executor only
   std::optional<asio::steady_timer> accept_retry;  // idem
   const Clock::duration header_timeout;
   const Clock::duration idle_timeout;
@@ -168,12 +180,12 @@ struct Core : std::enable_shared_from_this<Core> {
   std::atomic<bool> accepting{false};
   std::atomic<bool> stopped{false};
   std::atomic<int64_t> in_flight{0};
-  // Connections holding a slot: incremented on accept_strand only, so a
+  // Connections holding a slot: incremented on accept_executor only, so a
   // check and an increment there cannot race past max_connections.
   std::atomic<int64_t> connections{0};
   core::Gauge* connections_gauge = nullptr;
   core::Counter* refused_counter = nullptr;
-  // On accept_strand only.
+  // On accept_executor only.
   uint64_t refused_since_log = 0;
   std::optional<Clock::time_point> last_refusal_log;
   // Replies currently posting onto a connection; Stop() waits for them before
@@ -236,8 +248,8 @@ class ReplyToken {
   std::shared_ptr<SessionBase> session_;
 };
 
-// One connection. All its state is touched on its strand only, except by
-// DeliverReply() and PostClose(), which post onto it.
+// One connection. All its state is touched on its io_context's thread only,
+// except by DeliverReply() and PostClose(), which post onto it.
 template <class Stream>
 class Session final : public SessionBase {
  public:
@@ -245,10 +257,10 @@ class Session final : public SessionBase {
 
   // `refuse`: the connection is over max_connections; it holds no slot and
   // gets only the 503.
-  Session(std::shared_ptr<Core> core, tcp::socket socket, Strand strand,
+  Session(std::shared_ptr<Core> core, tcp::socket socket, Executor executor,
           std::string remote, bool refuse)
       : core_(std::move(core)),
-        strand_(std::move(strand)),
+        executor_(std::move(executor)),
         stream_(MakeStream(*core_, std::move(socket))),
         remote_(std::move(remote)),
         refuse_(refuse),
@@ -261,19 +273,19 @@ class Session final : public SessionBase {
   }
 
   void Begin() override {
-    asio::post(strand_, [self = Self()] { self->Open(); });
+    asio::post(executor_, [self = Self()] { self->Open(); });
   }
 
   void DeliverReply(HttpServerResponse response) override {
-    // The handler answered inside its own call (same strand): no need to go
+    // The handler answered inside its own call (same thread): no need to go
     // round the queue.
-    if (strand_.running_in_this_thread() && in_handler_) {
+    if (executor_.running_in_this_thread() && in_handler_) {
       pending_.emplace(std::move(response));
       return;
     }
     core_->posting.fetch_add(1);
     if (!core_->stopped.load()) {
-      asio::post(strand_, [self = Self(), r = std::move(response)]() mutable {
+      asio::post(executor_, [self = Self(), r = std::move(response)]() mutable {
         self->Respond(std::move(r));
       });
     }
@@ -281,7 +293,7 @@ class Session final : public SessionBase {
   }
 
   void PostClose(bool only_idle) override {
-    asio::post(strand_, [self = Self(), only_idle] {
+    asio::post(executor_, [self = Self(), only_idle] {
       if (!only_idle || self->phase_ == Phase::kIdle) self->Close();
     });
   }
@@ -483,7 +495,7 @@ class Session final : public SessionBase {
     }
   }
 
-  // On the strand: the handler's answer.
+  // On the connection's thread: the handler's answer.
   void Respond(HttpServerResponse response) {
     if (phase_ != Phase::kHandler) {  // closed meanwhile (Stop), or a reply
                                       // answered twice
@@ -616,7 +628,7 @@ class Session final : public SessionBase {
   }
 
   std::shared_ptr<Core> core_;
-  Strand strand_;
+  const Executor executor_;
   Stream stream_;
   const std::string remote_;
   beast::flat_buffer buffer_;
@@ -639,19 +651,19 @@ class Session final : public SessionBase {
 };
 
 void Core::Accept() {
-  Strand strand = asio::make_strand(ioc);
-  acceptor->async_accept(
-      asio::any_io_executor(strand),
-      [this, strand](beast::error_code ec, tcp::socket socket) {
-        OnAccept(ec, std::move(socket), strand);
-      });
+  asio::io_context& target = *contexts[next_context];
+  next_context = (next_context + 1) % contexts.size();
+  acceptor->async_accept(target, [this, ex = target.get_executor()](
+                                     beast::error_code ec, tcp::socket socket) {
+    OnAccept(ec, std::move(socket), ex);
+  });
 }
 
-void Core::OnAccept(beast::error_code ec, tcp::socket socket, Strand strand) {
+void Core::OnAccept(beast::error_code ec, tcp::socket socket, Executor ex) {
   if (!acceptor->is_open() || !accepting.load() || stopped.load()) return;
   if (ec) {
     core::LogWarn("http accept failed", {{"error", ec.message()}});
-    accept_retry.emplace(accept_strand);
+    accept_retry.emplace(accept_executor);
     accept_retry->expires_after(kAcceptRetry);
     accept_retry->async_wait([this](beast::error_code ec) {
       if (ec || !acceptor->is_open() || !accepting.load()) return;
@@ -666,13 +678,11 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket, Strand strand) {
   const bool refuse = !TakeConnection();
   std::shared_ptr<SessionBase> session;
   if (tls) {
-    session = std::make_shared<Session<TlsStream>>(shared_from_this(),
-                                                   std::move(socket), strand,
-                                                   std::move(remote), refuse);
+    session = std::make_shared<Session<TlsStream>>(
+        shared_from_this(), std::move(socket), ex, std::move(remote), refuse);
   } else {
-    session = std::make_shared<Session<PlainStream>>(shared_from_this(),
-                                                     std::move(socket), strand,
-                                                     std::move(remote), refuse);
+    session = std::make_shared<Session<PlainStream>>(
+        shared_from_this(), std::move(socket), ex, std::move(remote), refuse);
   }
   session->Begin();
   Register(session);
@@ -835,8 +845,7 @@ struct HttpServer::Impl {
   bool started = false;
   bool stopped = false;
   std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
-      work;
+  std::vector<asio::executor_work_guard<Executor>> work;
 };
 
 HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
@@ -870,7 +879,7 @@ absl::Status HttpServer::Start() {
   if (!ec) {
     endpoints.emplace_back(literal, port);
   } else {
-    tcp::resolver resolver(core.ioc);
+    tcp::resolver resolver(*core.contexts.front());
     auto results = resolver.resolve(host, std::to_string(port),
                                     tcp::resolver::passive, ec);
     if (ec) return unavailable(ec.message());
@@ -888,7 +897,7 @@ absl::Status HttpServer::Start() {
 
   std::optional<tcp::acceptor> acceptor;
   for (const tcp::endpoint& endpoint : endpoints) {
-    acceptor.emplace(core.accept_strand);
+    acceptor.emplace(core.accept_executor);
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
@@ -903,14 +912,16 @@ absl::Status HttpServer::Start() {
   core.accepting.store(true);
   impl_->started = true;
 
-  impl_->work.emplace(core.ioc.get_executor());
-  for (int i = 0; i < core.threads; ++i) {
-    impl_->threads.emplace_back([c = impl_->core] {
+  for (const auto& context : core.contexts) {
+    impl_->work.push_back(asio::make_work_guard(*context));
+  }
+  for (const auto& context : core.contexts) {
+    impl_->threads.emplace_back([c = impl_->core, ioc = context.get()] {
       pthread_setname_np(pthread_self(), "http-io");
       t_io_core = c.get();
       for (;;) {
         try {
-          c->ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           core::LogError("http server: exception on io thread",
@@ -921,7 +932,7 @@ absl::Status HttpServer::Start() {
       }
     });
   }
-  asio::post(core.accept_strand, [c = &core] { c->Accept(); });
+  asio::post(core.accept_executor, [c = &core] { c->Accept(); });
   return absl::OkStatus();
 }
 
@@ -938,16 +949,16 @@ void HttpServer::StopAccepting() {
   Core& core = *impl_->core;
   core.accepting.store(false);
   if (!impl_->started || impl_->stopped) return;
-  if (core.accept_strand.running_in_this_thread()) {
+  if (core.accept_executor.running_in_this_thread()) {
     core.CloseAcceptor();
   } else if (t_io_core == &core) {
-    // On one of our io threads: waiting could deadlock (one thread); the close
-    // follows soon.
-    asio::post(core.accept_strand, [c = &core] { c->CloseAcceptor(); });
+    // On one of our io threads: waiting could deadlock (it may be the one that
+    // accepts); the close follows soon.
+    asio::post(core.accept_executor, [c = &core] { c->CloseAcceptor(); });
   } else {
     // Wait, so that once we return new connections are refused.
     std::promise<void> done;
-    asio::post(core.accept_strand, [c = &core, &done] {
+    asio::post(core.accept_executor, [c = &core, &done] {
       c->CloseAcceptor();
       done.set_value();
     });
@@ -966,10 +977,10 @@ void HttpServer::Stop() {
     core.accepting.store(false);
     core.stopped.store(true);
     if (!impl_->started) return;
-    asio::post(core.accept_strand, [c = &core] { c->CloseAcceptor(); });
+    asio::post(core.accept_executor, [c = &core] { c->CloseAcceptor(); });
     core.CloseSessions(/*only_idle=*/false);
-    impl_->work.reset();
-    core.ioc.stop();
+    impl_->work.clear();
+    for (const auto& context : core.contexts) context->stop();
     threads = std::move(impl_->threads);
   }
   Core& core = *impl_->core;
@@ -987,9 +998,14 @@ void HttpServer::Stop() {
   // Replies racing with Stop() have either seen `stopped` or finished posting.
   while (core.posting.load() != 0) std::this_thread::yield();
   // Run what is left (the closes posted above, aborted operations) so that no
-  // handler (and no connection it holds) stays queued in the io_context.
-  core.ioc.restart();
-  core.ioc.poll();
+  // handler (and no connection it holds) stays queued in an io_context.
+  for (size_t ran = 1; ran != 0;) {
+    ran = 0;
+    for (const auto& context : core.contexts) {
+      context->restart();
+      ran += context->poll();
+    }
+  }
 }
 
 }  // namespace corral::server

@@ -18,9 +18,11 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -891,6 +893,66 @@ TEST(HttpServerTest, ConcurrentClients) {
   EXPECT_EQ(ok.load(), kClients * kRequests);
   EXPECT_EQ(handled.load(), kClients * kRequests);
   EXPECT_TRUE(WaitFor([&] { return server->InFlight() == 0; }));
+}
+
+TEST(HttpServerTest, ConnectionsAreSpreadOverTheIoThreadsAndEachStaysOnOne) {
+  constexpr int kThreads = 3;
+  constexpr int kClients = 2 * kThreads;
+  constexpr int kRequests = 20;
+  HttpServerOptions options = TestOptions();
+  options.io_threads = kThreads;
+  Worker worker;
+  std::mutex mu;
+  // The io thread that ran the handler, by the client named in the body.
+  std::map<std::string, std::set<std::thread::id>> threads_by_client;
+  std::atomic<int> handled{0};
+  auto server = StartServer(
+      std::move(options), [&](HttpServerRequest request, HttpReply reply) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          std::string client = request.body.substr(0, request.body.find('-'));
+          threads_by_client[client].insert(std::this_thread::get_id());
+        }
+        // Half the answers from another thread: the connection must still
+        // carry on on its own io thread.
+        if (handled.fetch_add(1) % 2 == 0)
+          return Echo(std::move(request), std::move(reply));
+        worker.Post(
+            [request = std::move(request), reply = std::move(reply)]() mutable {
+              Echo(std::move(request), std::move(reply));
+            });
+      });
+  ASSERT_NE(server, nullptr);
+  // Connected one after the other, so that the assignment is deterministic.
+  std::vector<PlainClient> clients(kClients);
+  for (auto& client : clients) {
+    ASSERT_FALSE(client.Connect(server->port()));
+    auto response = client.RoundTrip(Request("POST", "/", "warm-up"));
+    ASSERT_TRUE(response.ok());
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> senders;
+  for (int c = 0; c < kClients; ++c) {
+    senders.emplace_back([&, c] {
+      for (int i = 0; i < kRequests; ++i) {
+        std::string body = absl::StrCat(c, "-", i);
+        auto response = clients[c].RoundTrip(Request("POST", "/", body));
+        if (!response.ok() || response->body() != absl::StrCat("POST / ", body))
+          return;
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+  std::set<std::thread::id> all;
+  for (const auto& [client, threads] : threads_by_client) {
+    if (client == "warm") continue;
+    EXPECT_EQ(threads.size(), 1u) << "client " << client;
+    all.insert(threads.begin(), threads.end());
+  }
+  EXPECT_EQ(threads_by_client.size(), kClients + 1u);
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads));
 }
 
 // --- TLS
