@@ -17,7 +17,9 @@ if [ "$BENCH_QUICK" = 1 ]; then
 else
   rate=1000 rate_s=10 sat_s=5 drain_s=120
 fi
-fixed_connections=8 sat_connections=16
+# Saturation needs enough senders: each waits for the group commit (fsync) that covers its
+# alert, so 16 connections left about a third of the machine idle; 32, as in the ingest stage.
+fixed_connections=8 sat_connections=32
 
 # The webhook outputs: N of them, each to its own path on the one sink.
 outputs_yaml() {  # n format sink-port
@@ -84,7 +86,9 @@ Command per row: \`corral_delivery_bench --target … --sink-port … --outputs 
 outputs to the tool's sink, \`ndjson_batch\` with concurrency 2 and \`batch: {max_wait: 5ms}\`,
 or \`json\` with concurrency 8). Fixed rate: $rate alerts/s for ${rate_s} s, open loop over
 $fixed_connections keep-alive connections (latency counted from each alert's due time).
-Saturation: $sat_connections connections sending as fast as corral answers for ${sat_s} s.
+Saturation: $sat_connections connections sending as fast as corral answers for ${sat_s} s (as many
+as the ingest stage's wrk: each sender waits for the fsync covering its alert, and 16 left about
+a third of the machine idle).
 Delivered/s: accepted alerts over the time from the first send to the last arrival (each
 output got every one). Latency: POST → arrival at the sink, over every (alert, output); the
 200 column is POST → 200. Sender late: how far behind its schedule the sender woke at worst
