@@ -119,8 +119,8 @@ struct Core : std::enable_shared_from_this<Core> {
                     ? options.io_threads
                     : std::max(1, static_cast<int>(
                                       std::thread::hardware_concurrency()))),
-        contexts(MakeContexts(threads)),
-        accept_executor(contexts.front()->get_executor()),
+        contexts(MakeContexts(threads + 1)),
+        accept_executor(contexts.back()->get_executor()),
         header_timeout(ToSteady(options.header_timeout)),
         idle_timeout(ToSteady(options.idle_timeout)),
         body_timeout(ToSteady(options.body_timeout)) {
@@ -164,10 +164,13 @@ struct Core : std::enable_shared_from_this<Core> {
   const int threads;  // io threads
   // One io_context per io thread, each run by its thread alone: a connection
   // lives on one of them, so its handlers never run concurrently (no strands)
-  // and its completions never wake another thread.
+  // and its completions never wake another thread. The last one is the
+  // accept thread's: it runs only the accept handlers, so that a slow handler
+  // never holds up accepting, and waiting for it (StopAccepting) cannot
+  // deadlock.
   const std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::optional<ssl::context> tls;
-  // Accepting runs on the first context; new connections go round-robin.
+  // New connections are dealt round-robin to the io threads' contexts.
   const Executor accept_executor;
   size_t next_context = 0;                // on accept_executor only
   std::optional<tcp::acceptor> acceptor;  // used on accept_executor only
@@ -195,10 +198,6 @@ struct Core : std::enable_shared_from_this<Core> {
   std::mutex sessions_mu;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
 };
-
-// The io thread's server, so that StopAccepting()/Stop() know when they run on
-// one.
-thread_local const Core* t_io_core = nullptr;
 
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
@@ -652,7 +651,7 @@ class Session final : public SessionBase {
 
 void Core::Accept() {
   asio::io_context& target = *contexts[next_context];
-  next_context = (next_context + 1) % contexts.size();
+  next_context = (next_context + 1) % threads;
   acceptor->async_accept(target, [this, ex = target.get_executor()](
                                      beast::error_code ec, tcp::socket socket) {
     OnAccept(ec, std::move(socket), ex);
@@ -684,8 +683,10 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket, Executor ex) {
     session = std::make_shared<Session<PlainStream>>(
         shared_from_this(), std::move(socket), ex, std::move(remote), refuse);
   }
-  session->Begin();
+  // Registered first, so that a Stop() that closes the registered sessions
+  // cannot miss one that has started.
   Register(session);
+  session->Begin();
   Accept();
 }
 
@@ -916,9 +917,12 @@ absl::Status HttpServer::Start() {
     impl_->work.push_back(asio::make_work_guard(*context));
   }
   for (const auto& context : core.contexts) {
-    impl_->threads.emplace_back([c = impl_->core, ioc = context.get()] {
-      pthread_setname_np(pthread_self(), "http-io");
-      t_io_core = c.get();
+    const char* name =
+        context.get() == core.contexts.back().get() ? "http-accept" : "http-io";
+    // The thread holds the Core (which owns its io_context): Stop() on an io
+    // thread detaches that thread, which returns from run() after its handler.
+    impl_->threads.emplace_back([c = impl_->core, ioc = context.get(), name] {
+      pthread_setname_np(pthread_self(), name);
       for (;;) {
         try {
           ioc->run();
@@ -951,12 +955,10 @@ void HttpServer::StopAccepting() {
   if (!impl_->started || impl_->stopped) return;
   if (core.accept_executor.running_in_this_thread()) {
     core.CloseAcceptor();
-  } else if (t_io_core == &core) {
-    // On one of our io threads: waiting could deadlock (it may be the one that
-    // accepts); the close follows soon.
-    asio::post(core.accept_executor, [c = &core] { c->CloseAcceptor(); });
   } else {
-    // Wait, so that once we return new connections are refused.
+    // Wait, so that once we return new connections are refused. The accept
+    // thread runs nothing that waits, so this cannot deadlock, also when
+    // called from a handler on an io thread.
     std::promise<void> done;
     asio::post(core.accept_executor, [c = &core, &done] {
       c->CloseAcceptor();

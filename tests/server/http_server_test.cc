@@ -817,6 +817,30 @@ TEST(HttpServerTest, StopAcceptingRefusesNewConnectionsAndFinishesInFlight) {
   server->Stop();  // idempotent
 }
 
+TEST(HttpServerTest, StopAcceptingFromAHandlerRefusesConnectionsOnceItReturns) {
+  HttpServer* self = nullptr;
+  std::atomic<bool> refused_after_return{false};
+  int port = 0;
+  auto server = StartServer(
+      TestOptions(), [&](HttpServerRequest request, HttpReply reply) {
+        self->StopAccepting();
+        // Once StopAccepting returned, on an io thread too, nobody gets in.
+        PlainClient late;
+        refused_after_return = static_cast<bool>(late.Connect(port));
+        Echo(std::move(request), std::move(reply));
+      });
+  ASSERT_NE(server, nullptr);
+  self = server.get();
+  port = server->port();
+  PlainClient client;
+  ASSERT_FALSE(client.Connect(port));
+  auto response = client.RoundTrip(Request("POST", "/", "last"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body(), "POST / last");
+  EXPECT_TRUE(refused_after_return.load());
+  server->Stop();
+}
+
 TEST(HttpServerTest, DroppedReplyAnswers500) {
   Worker worker;
   auto server = StartServer(
