@@ -121,6 +121,7 @@ struct Core : std::enable_shared_from_this<Core> {
                                       std::thread::hardware_concurrency()))),
         contexts(MakeContexts(threads + 1)),
         accept_executor(contexts.back()->get_executor()),
+        open_by_context(new std::atomic<int64_t>[threads]()),
         header_timeout(ToSteady(options.header_timeout)),
         idle_timeout(ToSteady(options.idle_timeout)),
         body_timeout(ToSteady(options.body_timeout)) {
@@ -148,7 +149,9 @@ struct Core : std::enable_shared_from_this<Core> {
   }
 
   void Accept();
-  void OnAccept(beast::error_code ec, tcp::socket socket, Executor ex);
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  // The io thread for a new connection; on accept_executor.
+  size_t PickContext();
   void CloseAcceptor();  // on accept_executor
   void Register(const std::shared_ptr<SessionBase>& session);
   void Unregister(SessionBase* session);
@@ -170,9 +173,13 @@ struct Core : std::enable_shared_from_this<Core> {
   // deadlock.
   const std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::optional<ssl::context> tls;
-  // New connections are dealt round-robin to the io threads' contexts.
+  // A new connection goes to the io thread with the fewest open connections
+  // (ties in turn), so that short-lived ones (health probes, refusals) cannot
+  // leave the long-lived senders crowded on one thread.
   const Executor accept_executor;
-  size_t next_context = 0;                // on accept_executor only
+  size_t next_context = 0;  // where the tie-break starts; on accept_executor
+  // Open connections by io thread (context index); any thread.
+  const std::unique_ptr<std::atomic<int64_t>[]> open_by_context;
   std::optional<tcp::acceptor> acceptor;  // used on accept_executor only
   std::optional<asio::steady_timer> accept_retry;  // idem
   const Clock::duration header_timeout;
@@ -256,14 +263,18 @@ class Session final : public SessionBase {
 
   // `refuse`: the connection is over max_connections; it holds no slot and
   // gets only the 503.
-  Session(std::shared_ptr<Core> core, tcp::socket socket, Executor executor,
+  // `socket` belongs to io thread `context`'s io_context.
+  Session(std::shared_ptr<Core> core, tcp::socket socket, size_t context,
           std::string remote, bool refuse)
       : core_(std::move(core)),
-        executor_(std::move(executor)),
+        context_(context),
+        executor_(core_->contexts[context]->get_executor()),
         stream_(MakeStream(*core_, std::move(socket))),
         remote_(std::move(remote)),
         refuse_(refuse),
-        holds_slot_(!refuse) {}
+        holds_slot_(!refuse) {
+    core_->open_by_context[context_].fetch_add(1);
+  }
 
   ~Session() override {
     FinishInFlight();
@@ -620,6 +631,10 @@ class Session final : public SessionBase {
   // At the close, or at destruction when the connection was never closed
   // (server stopped).
   void ReleaseSlot() {
+    if (counted_open_) {  // first, so that a closed slot means this is down
+      counted_open_ = false;
+      core_->open_by_context[context_].fetch_sub(1);
+    }
     if (holds_slot_) {
       holds_slot_ = false;
       core_->ReleaseConnection();
@@ -627,6 +642,7 @@ class Session final : public SessionBase {
   }
 
   std::shared_ptr<Core> core_;
+  const size_t context_;
   const Executor executor_;
   Stream stream_;
   const std::string remote_;
@@ -647,18 +663,26 @@ class Session final : public SessionBase {
   bool close_after_write_ = false;
   const bool refuse_;
   bool holds_slot_;
+  bool counted_open_ = true;  // in core_->open_by_context
 };
 
 void Core::Accept() {
-  asio::io_context& target = *contexts[next_context];
-  next_context = (next_context + 1) % threads;
-  acceptor->async_accept(target, [this, ex = target.get_executor()](
-                                     beast::error_code ec, tcp::socket socket) {
-    OnAccept(ec, std::move(socket), ex);
+  acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
   });
 }
 
-void Core::OnAccept(beast::error_code ec, tcp::socket socket, Executor ex) {
+size_t Core::PickContext() {
+  size_t best = next_context;
+  for (int i = 1; i < threads; ++i) {
+    const size_t k = (next_context + i) % threads;
+    if (open_by_context[k].load() < open_by_context[best].load()) best = k;
+  }
+  next_context = (best + 1) % threads;
+  return best;
+}
+
+void Core::OnAccept(beast::error_code ec, tcp::socket accepted) {
   if (!acceptor->is_open() || !accepting.load() || stopped.load()) return;
   if (ec) {
     core::LogWarn("http accept failed", {{"error", ec.message()}});
@@ -670,6 +694,22 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket, Executor ex) {
     });
     return;
   }
+  // Accepted on the accept thread's context; moved to its io thread's.
+  const size_t context = PickContext();
+  beast::error_code ec2;
+  const tcp::endpoint::protocol_type protocol =
+      accepted.local_endpoint(ec2).protocol();
+  tcp::socket socket(*contexts[context]);
+  if (!ec2) {
+    const int fd = accepted.release(ec2);
+    if (!ec2) socket.assign(protocol, fd, ec2);
+    if (ec2 && fd >= 0) ::close(fd);
+  }
+  if (ec2) {
+    core::LogWarn("http accept: cannot hand the connection to an io thread",
+                  {{"error", ec2.message()}});
+    return Accept();
+  }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   tcp::endpoint peer = socket.remote_endpoint(ignored);
@@ -677,11 +717,13 @@ void Core::OnAccept(beast::error_code ec, tcp::socket socket, Executor ex) {
   const bool refuse = !TakeConnection();
   std::shared_ptr<SessionBase> session;
   if (tls) {
-    session = std::make_shared<Session<TlsStream>>(
-        shared_from_this(), std::move(socket), ex, std::move(remote), refuse);
+    session = std::make_shared<Session<TlsStream>>(shared_from_this(),
+                                                   std::move(socket), context,
+                                                   std::move(remote), refuse);
   } else {
-    session = std::make_shared<Session<PlainStream>>(
-        shared_from_this(), std::move(socket), ex, std::move(remote), refuse);
+    session = std::make_shared<Session<PlainStream>>(shared_from_this(),
+                                                     std::move(socket), context,
+                                                     std::move(remote), refuse);
   }
   // Registered first, so that a Stop() that closes the registered sessions
   // cannot miss one that has started.

@@ -979,6 +979,38 @@ TEST(HttpServerTest, ConnectionsAreSpreadOverTheIoThreadsAndEachStaysOnOne) {
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads));
 }
 
+TEST(HttpServerTest, ANewConnectionGoesToTheIoThreadWithFewestOpen) {
+  std::mutex mu;
+  std::map<std::string, std::thread::id> thread_of;  // by body
+  auto server = StartServer(
+      TestOptions(), [&](HttpServerRequest request, HttpReply reply) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          thread_of[request.body] = std::this_thread::get_id();
+        }
+        Echo(std::move(request), std::move(reply));
+      });
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  PlainClient stays;
+  ASSERT_FALSE(stays.Connect(port));
+  ASSERT_TRUE(stays.RoundTrip(Request("POST", "/", "stays")).ok());
+  {
+    // A short-lived connection (a health probe, say) takes the other thread
+    // and leaves.
+    PlainClient probe;
+    ASSERT_FALSE(probe.Connect(port));
+    ASSERT_TRUE(probe.RoundTrip(Request("POST", "/", "probe")).ok());
+  }
+  ASSERT_TRUE(WaitFor([&] { return server->Connections() == 1; }));
+  PlainClient next;
+  ASSERT_FALSE(next.Connect(port));
+  ASSERT_TRUE(next.RoundTrip(Request("POST", "/", "next")).ok());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_NE(thread_of["probe"], thread_of["stays"]);
+  EXPECT_NE(thread_of["next"], thread_of["stays"]);
+}
+
 // --- TLS
 // -------------------------------------------------------------------------------------
 
