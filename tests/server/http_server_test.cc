@@ -218,6 +218,17 @@ class Worker {
   std::thread thread_;
 };
 
+// Echoes every other request inline and the rest from `worker`'s thread.
+void EchoInlineOrLater(std::atomic<int>& handled, Worker& worker,
+                       HttpServerRequest request, HttpReply reply) {
+  if (handled.fetch_add(1) % 2 == 0)
+    return Echo(std::move(request), std::move(reply));
+  worker.Post(
+      [request = std::move(request), reply = std::move(reply)]() mutable {
+        Echo(std::move(request), std::move(reply));
+      });
+}
+
 // Hands the test the replies the handler receives.
 class ReplySlots {
  public:
@@ -887,16 +898,10 @@ TEST(HttpServerTest, ConcurrentClients) {
   constexpr int kRequests = 200;
   Worker worker;
   std::atomic<int> handled{0};
-  auto server = StartServer(
-      TestOptions(), [&](HttpServerRequest request, HttpReply reply) {
-        // Half the answers inline, half from another thread.
-        if (handled.fetch_add(1) % 2 == 0)
-          return Echo(std::move(request), std::move(reply));
-        worker.Post(
-            [request = std::move(request), reply = std::move(reply)]() mutable {
-              Echo(std::move(request), std::move(reply));
-            });
-      });
+  auto server = StartServer(TestOptions(), [&](HttpServerRequest request,
+                                               HttpReply reply) {
+    EchoInlineOrLater(handled, worker, std::move(request), std::move(reply));
+  });
   ASSERT_NE(server, nullptr);
   std::atomic<int> ok{0};
   std::vector<std::thread> clients;
@@ -930,22 +935,17 @@ TEST(HttpServerTest, ConnectionsAreSpreadOverTheIoThreadsAndEachStaysOnOne) {
   // The io thread that ran the handler, by the client named in the body.
   std::map<std::string, std::set<std::thread::id>> threads_by_client;
   std::atomic<int> handled{0};
-  auto server = StartServer(
-      std::move(options), [&](HttpServerRequest request, HttpReply reply) {
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          std::string client = request.body.substr(0, request.body.find('-'));
-          threads_by_client[client].insert(std::this_thread::get_id());
-        }
-        // Half the answers from another thread: the connection must still
-        // carry on on its own io thread.
-        if (handled.fetch_add(1) % 2 == 0)
-          return Echo(std::move(request), std::move(reply));
-        worker.Post(
-            [request = std::move(request), reply = std::move(reply)]() mutable {
-              Echo(std::move(request), std::move(reply));
-            });
-      });
+  auto server = StartServer(std::move(options), [&](HttpServerRequest request,
+                                                    HttpReply reply) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      std::string client = request.body.substr(0, request.body.find('-'));
+      threads_by_client[client].insert(std::this_thread::get_id());
+    }
+    // Half the answers from another thread: the connection must still
+    // carry on on its own io thread.
+    EchoInlineOrLater(handled, worker, std::move(request), std::move(reply));
+  });
   ASSERT_NE(server, nullptr);
   // Connected one after the other, so that the assignment is deterministic.
   std::vector<PlainClient> clients(kClients);
