@@ -631,7 +631,8 @@ class Session final : public SessionBase {
   // At the close, or at destruction when the connection was never closed
   // (server stopped).
   void ReleaseSlot() {
-    if (counted_open_) {  // first, so that a closed slot means this is down
+    // The count by thread first: once Connections() has dropped, it has too.
+    if (counted_open_) {
       counted_open_ = false;
       core_->open_by_context[context_].fetch_sub(1);
     }
