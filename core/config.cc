@@ -1263,6 +1263,37 @@ YAML::Node Clean(const YAML::Node& n, absl::string_view key,
   return YAML::Node(YAML::NodeType::Null);
 }
 
+// A key as written may be at most 1024 characters unless it is explicit
+// ("? key"). yaml-cpp switches to the explicit form by the key's raw length,
+// but escaping can make a key ten times longer (a control byte is written
+// "\x01", others "\U0000XXXX"): a key that could pass the limit once escaped
+// is written explicitly.
+void EmitKey(YAML::Emitter& out, const std::string& key) {
+  constexpr size_t kMaxImplicitKey = 1024;
+  constexpr size_t kMaxEscapeGrowth = 10;
+  if (key.size() * kMaxEscapeGrowth > kMaxImplicitKey) out << YAML::LongKey;
+  out << YAML::Key << key;
+}
+
+// Emits a node made by Clean(), with every map key through EmitKey.
+void EmitClean(YAML::Emitter& out, const YAML::Node& n) {
+  if (n.IsMap()) {
+    out << YAML::BeginMap;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      EmitKey(out, it->first.Scalar());
+      out << YAML::Value;
+      EmitClean(out, it->second);
+    }
+    out << YAML::EndMap;
+  } else if (n.IsSequence()) {
+    out << YAML::BeginSeq;
+    for (size_t i = 0; i < n.size(); ++i) EmitClean(out, n[i]);
+    out << YAML::EndSeq;
+  } else {
+    out << n;
+  }
+}
+
 void EmitStringList(YAML::Emitter& out, const std::vector<std::string>& list) {
   out << YAML::Flow << YAML::BeginSeq;
   for (const std::string& s : list) out << EscapeDollars(s);
@@ -1369,7 +1400,8 @@ std::string RenderEffectiveConfig(const Config& config) {
   if (config.enrichment.custom_fields.empty()) out << YAML::Flow;
   out << YAML::BeginMap;
   for (const auto& [k, v] : config.enrichment.custom_fields) {
-    out << YAML::Key << k << YAML::Value << EscapeDollars(v);
+    EmitKey(out, k);
+    out << YAML::Value << EscapeDollars(v);
   }
   out << YAML::EndMap;
   out << YAML::Key << "customtags" << YAML::Value;
@@ -1381,14 +1413,14 @@ std::string RenderEffectiveConfig(const Config& config) {
   out << YAML::Key << "falco_grpc" << YAML::Value;
   if (config.ingest_falco_grpc.IsSequence() &&
       config.ingest_falco_grpc.size() > 0) {
-    out << Clean(config.ingest_falco_grpc, "falco_grpc", "ingest");
+    EmitClean(out, Clean(config.ingest_falco_grpc, "falco_grpc", "ingest"));
   } else {
     out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
   }
   out << YAML::Key << "gcpaudit" << YAML::Value;
   if (config.ingest_gcpaudit.IsSequence() &&
       config.ingest_gcpaudit.size() > 0) {
-    out << Clean(config.ingest_gcpaudit, "gcpaudit", "ingest");
+    EmitClean(out, Clean(config.ingest_gcpaudit, "gcpaudit", "ingest"));
   } else {
     out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
   }
@@ -1430,7 +1462,9 @@ std::string RenderEffectiveConfig(const Config& config) {
             CommonOutputKeys().count(it->first.Scalar()))
           continue;
         const std::string& k = it->first.Scalar();
-        out << YAML::Key << k << YAML::Value << Clean(it->second, k, "");
+        EmitKey(out, k);
+        out << YAML::Value;
+        EmitClean(out, Clean(it->second, k, ""));
       }
     }
     out << YAML::EndMap;

@@ -1022,6 +1022,30 @@ TEST(ConfigRender, DollarSignsSurviveTheRoundTrip) {
 // Found by fuzzing: a null type-specific key was rendered as nothing at all,
 // so every later key of the output moved onto the previous value (and the
 // effective config was not YAML).
+// Found by fuzzing: an unknown key of 300 control bytes is 1,200 characters
+// once escaped, past YAML's 1024 for a key written in place, so the effective
+// config did not load.
+TEST(ConfigRender, KeysTooLongOnceEscapedAreWrittenExplicitly) {
+  const std::string odd_key(300, '\x01');
+  const std::string long_plain_key(1100, 'k');
+  absl::StatusOr<Config> c = Load(absl::StrCat(
+      "customfields: {\"", std::string(300, '\x02'), "\": v}\n",
+      "outputs:\n  - name: hook\n    type: webhook\n    url: http://h/\n",
+      "    \"", odd_key, "\": S\n", "    ? ", long_plain_key, "\n    : L\n",
+      "    nested: {\"", odd_key, "\": N}\n"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string out = RenderEffectiveConfig(*c);
+  YAML::Node rendered;
+  ASSERT_NO_THROW(rendered = YAML::Load(out)) << out;
+  YAML::Node hook = rendered["outputs"][0];
+  EXPECT_EQ(hook[odd_key].as<std::string>(), "S");
+  EXPECT_EQ(hook[long_plain_key].as<std::string>(), "L");
+  EXPECT_EQ(hook["nested"][odd_key].as<std::string>(), "N");
+  EXPECT_EQ(
+      rendered["customfields"][std::string(300, '\x02')].as<std::string>(),
+      "v");
+}
+
 TEST(ConfigRender, NullKeysStayNull) {
   absl::StatusOr<Config> c = Load(R"(outputs:
   - {name: hook, type: webhook, url: "http://h/", headers: ~, method: PUT}
