@@ -47,7 +47,7 @@ struct ListenConfig {
       absl::Seconds(60);  // keep-alive connection with nothing to do
   absl::Duration drain_timeout =
       absl::Seconds(15);  // SIGTERM: how long in-flight work may take
-  int io_threads = 0;     // 0: one per core
+  int io_threads = 0;     // 0: one per usable core (core::UsableCpus)
   // HTTP connections open at once; one more is answered 503 and closed.
   int64_t max_connections = 10000;
   // Alerts buffered per gRPC subscriber (Subscribe, Falco sub/get) that reads

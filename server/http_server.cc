@@ -35,6 +35,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/cpus.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -115,10 +116,8 @@ struct Core : std::enable_shared_from_this<Core> {
   Core(HttpServerOptions opts, HttpHandler h)
       : options(std::move(opts)),
         handler(std::move(h)),
-        threads(options.io_threads > 0
-                    ? options.io_threads
-                    : std::max(1, static_cast<int>(
-                                      std::thread::hardware_concurrency()))),
+        threads(options.io_threads > 0 ? options.io_threads
+                                       : core::UsableCpus()),
         contexts(MakeContexts(threads + 1)),
         accept_executor(contexts.back()->get_executor()),
         open_by_context(new std::atomic<int64_t>[threads]()),

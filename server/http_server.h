@@ -57,7 +57,7 @@ struct HttpServerOptions {
   // Once the head is in, the whole body must arrive within this; it also bounds
   // the writing of each response (a client that does not read is dropped).
   absl::Duration body_timeout = absl::Seconds(30);
-  int io_threads = 0;  // 0: one per core
+  int io_threads = 0;  // 0: one per usable core (core::UsableCpus)
   // Connections open at once. A connection accepted beyond it is answered
   // 503 (after the TLS handshake on a TLS port) without its request being
   // read, and closed; it does not count.

@@ -8,6 +8,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/cpus.h"
 #include "core/log.h"
 #include "google/pubsub/v1/pubsub.grpc.pb.h"
 
@@ -169,10 +170,8 @@ void PubSubSubscriber::Start() {
     NameThread(absl::StrCat("pubsub:", options_.name));
     SendLoop();
   });
-  const int handlers =
-      options_.handler_threads > 0
-          ? options_.handler_threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int handlers = options_.handler_threads > 0 ? options_.handler_threads
+                                                    : core::UsableCpus();
   for (int i = 0; i < handlers; ++i) {
     handler_threads_.emplace_back([this] {
       NameThread(absl::StrCat("pubsub:", options_.name));

@@ -55,7 +55,7 @@ struct PubSubSubscriberOptions {
   // An empty request this often keeps an idle stream from being cut.
   absl::Duration keepalive = absl::Seconds(30);
   // Threads calling the handler (parsing and rules are CPU work); 0: one per
-  // core.
+  // usable core (core::UsableCpus).
   int handler_threads = 0;
   // How often deadlines of messages in flight are extended; 0: half the ack
   // deadline (one lost extension still leaves time for the next).
