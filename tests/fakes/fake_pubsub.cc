@@ -7,16 +7,18 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <queue>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
@@ -141,7 +143,8 @@ struct FakePubSub::Impl {
     int delivery_attempt = 0;
     // While outstanding (delivered, deadline not passed, not acked/nacked):
     bool outstanding = false;
-    std::string ack_id;  // of the current delivery; older ones are stale
+    std::string ack_id;     // of the current delivery; older ones are stale
+    uint64_t delivery = 0;  // the number in ack_id, which names the delivery
     absl::Time deadline;
     uint64_t stream_id = 0;  // delivered on this stream; 0 for Pull
   };
@@ -153,7 +156,7 @@ struct FakePubSub::Impl {
     std::map<uint64_t, Entry> entries;  // by publish sequence number
     std::deque<uint64_t> available;     // ready for delivery, in order
     size_t round_robin = 0;             // spreads messages over streams
-    std::vector<std::string> acked;
+    std::vector<uint64_t> acked;        // message seqs, in ack order
     std::vector<std::string> nacked;
     std::vector<ModAck> modacks;
     int ignored_acks = 0;
@@ -164,18 +167,13 @@ struct FakePubSub::Impl {
     std::vector<pubsub::PubsubMessage> published;
   };
 
-  struct AckRef {
-    Subscription* sub;
-    uint64_t seq;
-  };
-
   // A deadline to check. Extending a deadline pushes a new one; the old one is
   // recognised as stale when it comes up (lazy deletion).
   struct Expiry {
     absl::Time deadline;
     Subscription* sub;
     uint64_t seq;
-    std::string ack_id;
+    uint64_t delivery;
     bool operator>(const Expiry& other) const {
       return deadline > other.deadline;
     }
@@ -230,7 +228,6 @@ struct FakePubSub::Impl {
   absl::node_hash_map<std::string, Topic> topics ABSL_GUARDED_BY(mu);
   absl::node_hash_map<std::string, Subscription> subscriptions
       ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, AckRef> ack_ids ABSL_GUARDED_BY(mu);
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>>
       expiries ABSL_GUARDED_BY(mu);
   // Streams not finished yet, by id (ids start at 1 and are never reused).
@@ -250,8 +247,9 @@ struct FakePubSub::Impl {
   grpc::StatusCode fail_publish_code ABSL_GUARDED_BY(mu) = grpc::StatusCode::OK;
   absl::Duration publish_delay ABSL_GUARDED_BY(mu);
 
-  absl::flat_hash_map<std::string, int> ack_counts ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, int> deliveries ABSL_GUARDED_BY(mu);
+  // By message seq (a message id is its seq), over every subscription.
+  std::vector<int> ack_counts ABSL_GUARDED_BY(mu);
+  std::vector<int> deliveries ABSL_GUARDED_BY(mu);
   std::vector<pubsub::StreamingPullRequest> first_requests ABSL_GUARDED_BY(mu);
   int streams_opened ABSL_GUARDED_BY(mu) = 0;
   int publish_calls ABSL_GUARDED_BY(mu) = 0;
@@ -287,8 +285,11 @@ struct FakePubSub::Impl {
 
   std::string PublishLocked(Topic& topic, pubsub::PubsubMessage message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void DeliverLocked(Subscription& sub, uint64_t seq, uint64_t stream_id,
-                     int deadline_seconds, pubsub::ReceivedMessage* out)
+  // Starts a delivery of message `seq`: fills `out` but for its message,
+  // which the caller copies or lends from the returned entry.
+  const Entry& DeliverLocked(Subscription& sub, uint64_t seq,
+                             uint64_t stream_id, int deadline_seconds,
+                             pubsub::ReceivedMessage* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Ends the current delivery of `entry` (ack, nack or expiry).
   void ReleaseLocked(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -329,6 +330,8 @@ class FakePubSub::Impl::StreamReactor final
                                      pubsub::StreamingPullResponse> {
  public:
   StreamReactor(Impl* impl, grpc::CallbackServerContext* context);
+  // Runs after OnDone: nothing else uses the reactor.
+  ~StreamReactor() override ABSL_NO_THREAD_SAFETY_ANALYSIS { ClearOutLocked(); }
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -338,6 +341,26 @@ class FakePubSub::Impl::StreamReactor final
   // True if a message of `bytes` fits the stream's flow control and the
   // response being built.
   bool HasRoom(size_t bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu);
+
+  // Puts `message` into `received` without a copy: a fake that copies every
+  // message it sends costs corral's benchmark CPU the service would not. The
+  // stream holds a reference until ClearOutLocked().
+  void LendLocked(std::shared_ptr<const pubsub::PubsubMessage> message,
+                  pubsub::ReceivedMessage* received)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
+    // Only read while `out` is serialised; never modified or freed by it.
+    received->unsafe_arena_set_allocated_message(
+        const_cast<pubsub::PubsubMessage*>(message.get()));
+    lent_.push_back(std::move(message));
+  }
+  // Empties `out`, handing lent messages back first.
+  void ClearOutLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) {
+    for (pubsub::ReceivedMessage& m : *out.mutable_received_messages()) {
+      (void)m.unsafe_arena_release_message();
+    }
+    out.Clear();
+    lent_.clear();
+  }
 
   Impl* const impl_;
   uint64_t id ABSL_GUARDED_BY(impl_->mu) = 0;
@@ -357,6 +380,8 @@ class FakePubSub::Impl::StreamReactor final
   std::optional<grpc::Status> finish ABSL_GUARDED_BY(impl_->mu);
   pubsub::StreamingPullRequest in;
   pubsub::StreamingPullResponse out ABSL_GUARDED_BY(impl_->mu);
+  std::vector<std::shared_ptr<const pubsub::PubsubMessage>> lent_
+      ABSL_GUARDED_BY(impl_->mu);
 
  private:
   void HandleRequestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu);
@@ -437,6 +462,8 @@ std::string FakePubSub::Impl::PublishLocked(Topic& topic,
                                             pubsub::PubsubMessage message) {
   const uint64_t seq = ++next_message_seq;
   message.set_message_id(absl::StrCat(seq));
+  deliveries.resize(seq + 1);
+  ack_counts.resize(seq + 1);
   const absl::Time now = absl::Now();
   message.mutable_publish_time()->set_seconds(absl::ToUnixSeconds(now));
   message.mutable_publish_time()->set_nanos(
@@ -454,28 +481,29 @@ std::string FakePubSub::Impl::PublishLocked(Topic& topic,
   return shared->message_id();
 }
 
-void FakePubSub::Impl::DeliverLocked(Subscription& sub, uint64_t seq,
-                                     uint64_t stream_id, int deadline_seconds,
-                                     pubsub::ReceivedMessage* out) {
+const FakePubSub::Impl::Entry& FakePubSub::Impl::DeliverLocked(
+    Subscription& sub, uint64_t seq, uint64_t stream_id, int deadline_seconds,
+    pubsub::ReceivedMessage* out) {
   Entry& entry = sub.entries.at(seq);
   entry.outstanding = true;
   ++entry.delivery_attempt;
-  // Opaque to clients; unique per delivery so a stale one is recognised.
-  entry.ack_id = absl::StrCat("ack-", ++next_ack_seq, "-", seq);
+  // Opaque to clients; unique per delivery so a stale one is recognised. It
+  // ends in the message's seq, which is how an ack finds the entry.
+  entry.delivery = ++next_ack_seq;
+  entry.ack_id = absl::StrCat("ack-", entry.delivery, "-", seq);
   entry.deadline = absl::Now() + Scaled(deadline_seconds);
   entry.stream_id = stream_id;
-  ack_ids[entry.ack_id] = AckRef{&sub, seq};
-  expiries.push(Expiry{entry.deadline, &sub, seq, entry.ack_id});
-  ++deliveries[entry.message->message_id()];
+  expiries.push(Expiry{entry.deadline, &sub, seq, entry.delivery});
+  ++deliveries[seq];
   out->set_ack_id(entry.ack_id);
-  *out->mutable_message() = *entry.message;
   out->set_delivery_attempt(entry.delivery_attempt);
   Changed();
+  return entry;
 }
 
 void FakePubSub::Impl::ReleaseLocked(Entry& entry) {
-  ack_ids.erase(entry.ack_id);
   entry.ack_id.clear();
+  entry.delivery = 0;
   entry.outstanding = false;
   auto it = streams.find(entry.stream_id);
   if (it != streams.end()) {
@@ -493,10 +521,19 @@ void FakePubSub::Impl::MakeAvailableLocked(Subscription& sub, uint64_t seq) {
 
 FakePubSub::Impl::Entry* FakePubSub::Impl::LiveEntryLocked(
     Subscription& sub, const std::string& ack_id, uint64_t* seq) {
-  auto it = ack_ids.find(ack_id);
-  if (it == ack_ids.end() || it->second.sub != &sub) return nullptr;
-  *seq = it->second.seq;
-  Entry& entry = sub.entries.at(*seq);
+  // "ack-DELIVERY-SEQ" (DeliverLocked). The entry's own ack id must match:
+  // an ack id of another subscription or of an earlier delivery does not.
+  const size_t dash = ack_id.rfind('-');
+  if (dash == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(ack_id).substr(dash + 1), seq)) {
+    return nullptr;
+  }
+  auto it = sub.entries.find(*seq);
+  if (it == sub.entries.end() || !it->second.outstanding ||
+      it->second.ack_id != ack_id) {
+    return nullptr;
+  }
+  Entry& entry = it->second;
   if (absl::Now() >= entry.deadline) {
     MakeAvailableLocked(sub, *seq);
     return nullptr;
@@ -514,9 +551,8 @@ void FakePubSub::Impl::AckLocked(Subscription& sub, const std::string& ack_id) {
     return;
   }
   ReleaseLocked(*entry);
-  const std::string& message_id = entry->message->message_id();
-  sub.acked.push_back(message_id);
-  ++ack_counts[message_id];
+  sub.acked.push_back(seq);
+  ++ack_counts[seq];
   sub.entries.erase(seq);
 }
 
@@ -532,7 +568,7 @@ void FakePubSub::Impl::ModifyDeadlineLocked(Subscription& sub,
     return;
   }
   entry->deadline = absl::Now() + Scaled(seconds);
-  expiries.push(Expiry{entry->deadline, &sub, seq, ack_id});
+  expiries.push(Expiry{entry->deadline, &sub, seq, entry->delivery});
   sub.modacks.push_back(ModAck{entry->message->message_id(), seconds});
   Changed();
 }
@@ -544,7 +580,7 @@ void FakePubSub::Impl::ExpireDueLocked(absl::Time now) {
     auto it = expiry.sub->entries.find(expiry.seq);
     if (it == expiry.sub->entries.end()) continue;  // acked
     const Entry& entry = it->second;
-    if (!entry.outstanding || entry.ack_id != expiry.ack_id ||
+    if (!entry.outstanding || entry.delivery != expiry.delivery ||
         entry.deadline != expiry.deadline) {
       continue;  // nacked, redelivered or extended since
     }
@@ -563,8 +599,10 @@ void FakePubSub::Impl::PullLocked(Subscription& sub, int max_messages,
     if (bytes > 0 && bytes + size > kMaxBatchBytes) break;
     sub.available.pop_front();
     bytes += size;
-    DeliverLocked(sub, seq, /*stream_id=*/0, sub.ack_deadline_seconds,
-                  response->add_received_messages());
+    pubsub::ReceivedMessage* out = response->add_received_messages();
+    *out->mutable_message() =
+        *DeliverLocked(sub, seq, /*stream_id=*/0, sub.ack_deadline_seconds, out)
+             .message;
   }
 }
 
@@ -989,7 +1027,7 @@ void FakePubSub::Impl::CollectLocked(std::vector<Action>* actions) {
 void FakePubSub::Impl::DistributeLocked(Subscription& sub,
                                         const std::vector<StreamReactor*>& to) {
   for (StreamReactor* stream : to) {
-    stream->out.Clear();
+    stream->ClearOutLocked();
     stream->batch_bytes = 0;
   }
   // Round robin, one message at a time, starting with a different stream each
@@ -1004,8 +1042,11 @@ void FakePubSub::Impl::DistributeLocked(Subscription& sub,
       const size_t bytes = sub.entries.at(seq).bytes;
       if (!stream->HasRoom(bytes)) continue;
       sub.available.pop_front();
-      DeliverLocked(sub, seq, stream->id, stream->deadline_seconds,
-                    stream->out.add_received_messages());
+      pubsub::ReceivedMessage* out = stream->out.add_received_messages();
+      stream->LendLocked(
+          DeliverLocked(sub, seq, stream->id, stream->deadline_seconds, out)
+              .message,
+          out);
       stream->outstanding_messages += 1;
       stream->outstanding_bytes += static_cast<int64_t>(bytes);
       stream->batch_bytes += bytes;
@@ -1210,13 +1251,20 @@ std::vector<std::string> FakePubSub::Acked(
     absl::string_view subscription) const {
   absl::MutexLock lock(&impl_->mu);
   const Impl::Subscription* sub = impl_->FindSubscription(subscription);
-  return sub == nullptr ? std::vector<std::string>() : sub->acked;
+  std::vector<std::string> ids;
+  if (sub == nullptr) return ids;
+  ids.reserve(sub->acked.size());
+  for (uint64_t seq : sub->acked) ids.push_back(absl::StrCat(seq));
+  return ids;
 }
 
 int FakePubSub::AckCount(absl::string_view message_id) const {
   absl::MutexLock lock(&impl_->mu);
-  auto it = impl_->ack_counts.find(message_id);
-  return it == impl_->ack_counts.end() ? 0 : it->second;
+  uint64_t seq = 0;
+  if (!absl::SimpleAtoi(message_id, &seq) || seq >= impl_->ack_counts.size()) {
+    return 0;
+  }
+  return impl_->ack_counts[seq];
 }
 
 int FakePubSub::IgnoredAcks(absl::string_view subscription) const {
@@ -1241,8 +1289,11 @@ std::vector<FakePubSub::ModAck> FakePubSub::ModAcks(
 
 int FakePubSub::Deliveries(absl::string_view message_id) const {
   absl::MutexLock lock(&impl_->mu);
-  auto it = impl_->deliveries.find(message_id);
-  return it == impl_->deliveries.end() ? 0 : it->second;
+  uint64_t seq = 0;
+  if (!absl::SimpleAtoi(message_id, &seq) || seq >= impl_->deliveries.size()) {
+    return 0;
+  }
+  return impl_->deliveries[seq];
 }
 
 std::vector<std::string> FakePubSub::Pending(
