@@ -327,9 +327,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(
   app->ingest_fingerprints_.merge(
       Fingerprints(*falco_grpc, cfg.ingest_falco_grpc, "falco_grpc"));
   app->falco_grpc_ = *std::move(falco_grpc);
-  app->routes_ =
-      std::make_unique<HttpRoutes>(app->http_ingest_.get(), &app->metrics_,
-                                   &app->state_, cfg.listen.auth_token);
+  app->routes_ = std::make_unique<HttpRoutes>(
+      app->http_ingest_.get(), &app->metrics_, &app->state_,
+      cfg.listen.auth_token, cfg.ingest_http.enabled);
 
   HttpServerOptions http;
   http.address = cfg.listen.http;
@@ -370,9 +370,9 @@ absl::Status App::Start() {
   }
   outputs_.clear();  // their queues own them
   if (absl::Status s = router_->Start(); !s.ok()) return s;
-  if (config_.ingest_http.enabled) {
-    if (absl::Status s = http_server_->Start(); !s.ok()) return s;
-  }
+  // Health, ping, metrics and /test are served whether or not alerts come in
+  // over HTTP.
+  if (absl::Status s = http_server_->Start(); !s.ok()) return s;
   if (absl::Status s = grpc_server_->Start(); !s.ok()) return s;
   for (auto& ingest : gcpaudit_) {
     ingest->Start();
@@ -400,9 +400,8 @@ absl::Status App::Start() {
   }
   core::LogInfo(
       "listening",
-      {{"http", config_.ingest_http.enabled
-                    ? BoundAddress(config_.listen.http, http_server_->port())
-                    : "disabled"},
+      {{"http", BoundAddress(config_.listen.http, http_server_->port())},
+       {"http_alerts", config_.ingest_http.enabled ? "on" : "off"},
        {"grpc", BoundAddress(config_.listen.grpc, grpc_server_->port())},
        {"outputs", absl::StrJoin(names, ",")},
        {"replayed", absl::StrCat(router_->replayed())},

@@ -39,11 +39,12 @@ ingest::HttpAlertIngest::Reply ToReply(HttpReply reply) {
 HttpRoutes::HttpRoutes(ingest::HttpAlertIngest* ingest,
                        core::MetricsRegistry* metrics,
                        const std::atomic<ServingState>* state,
-                       std::string auth_token)
+                       std::string auth_token, bool accept_alerts)
     : ingest_(ingest),
       metrics_(metrics),
       state_(state),
-      auth_token_(std::move(auth_token)) {}
+      auth_token_(std::move(auth_token)),
+      accept_alerts_(accept_alerts) {}
 
 bool HttpRoutes::Authorized(const HttpServerRequest& request) const {
   return auth_token_.empty() ||
@@ -54,6 +55,12 @@ void HttpRoutes::Handle(HttpServerRequest request, HttpReply reply) {
   absl::string_view path = request.target;
   path = path.substr(0, path.find('?'));
 
+  if (path == "/" && !accept_alerts_) {
+    return std::move(reply)(
+        Text(404,
+             "alerts over HTTP are switched off (ingest.http.enabled: "
+             "false)\n"));
+  }
   if (path == "/" || path == "/test") {
     if (request.method != "POST")
       return std::move(reply)(MethodNotAllowed("POST"));

@@ -21,11 +21,13 @@ enum class ServingState { kStarting, kServing, kDraining };
 //   GET /ping      pong
 //   GET /metrics   Prometheus text format
 // With an auth token, POST / and POST /test need "Authorization: Bearer
-// <token>" (401 otherwise).
+// <token>" (401 otherwise). Without `accept_alerts` (ingest.http.enabled:
+// false) POST / answers 404 and names the setting; the other routes stay.
 class HttpRoutes {
  public:
   HttpRoutes(ingest::HttpAlertIngest* ingest, core::MetricsRegistry* metrics,
-             const std::atomic<ServingState>* state, std::string auth_token);
+             const std::atomic<ServingState>* state, std::string auth_token,
+             bool accept_alerts);
 
   void Handle(HttpServerRequest request, HttpReply reply);
 
@@ -36,6 +38,7 @@ class HttpRoutes {
   core::MetricsRegistry* const metrics_;
   const std::atomic<ServingState>* const state_;
   const std::string auth_token_;
+  const bool accept_alerts_;
 };
 
 }  // namespace corral::server

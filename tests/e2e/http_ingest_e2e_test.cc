@@ -299,6 +299,24 @@ TEST_F(E2eTest, MinPriorityFiltersPerOutput) {
   EXPECT_THAT(got[1].body, HasSubstr("\"Emergency\""));
 }
 
+TEST_F(E2eTest, WithHttpAlertsOffTheOtherRoutesAreStillServed) {
+  ASSERT_TRUE(corral_
+                  ->StartWithConfig(WebhookConfig() +
+                                    "ingest:\n  http: {enabled: false}\n")
+                  .ok())
+      << corral_->Stderr();
+  core::HttpResponse refused = Post("/", AlertJson("Warning", "off"));
+  EXPECT_EQ(refused.status, 404);
+  EXPECT_THAT(refused.body, HasSubstr("ingest.http.enabled: false"));
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/ping").body, "pong\n");
+  ASSERT_EQ(Post("/test", "").status, 200);
+  ASSERT_TRUE(receiver_.WaitForRequests(1, kWait));
+  ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
+  ASSERT_EQ(receiver_.RequestCount(), 1u);
+  EXPECT_THAT(receiver_.Requests()[0].body, HasSubstr("\"Test rule\""));
+}
+
 TEST_F(E2eTest, ServesHealthPingMetricsTestAndGrpcHealth) {
   ASSERT_TRUE(corral_->StartWithConfig(WebhookConfig()).ok())
       << corral_->Stderr();

@@ -69,7 +69,8 @@ struct Service {
   core::MetricsRegistry metrics;
   corral::ingest::HttpAlertIngest ingest{&enriching, &metrics, "fuzz-host"};
   std::atomic<server::ServingState> state{server::ServingState::kServing};
-  server::HttpRoutes routes{&ingest, &metrics, &state, "fuzz-token"};
+  server::HttpRoutes routes{&ingest, &metrics, &state, "fuzz-token",
+                            /*accept_alerts=*/true};
   std::optional<server::HttpServer> http;
 };
 

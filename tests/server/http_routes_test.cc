@@ -33,8 +33,40 @@ class HttpRoutesTest : public ::testing::Test {
   core::MetricsRegistry metrics_;
   ingest::HttpAlertIngest ingest_{&intake_, &metrics_, "host"};
   std::atomic<ServingState> state_{ServingState::kServing};
-  HttpRoutes routes_{&ingest_, &metrics_, &state_, "s3cret"};
+  HttpRoutes routes_{&ingest_, &metrics_, &state_, "s3cret",
+                     /*accept_alerts=*/true};
 };
+
+TEST(HttpRoutesWithoutAlertsTest, PostRootIsNotFoundAndNamesTheSetting) {
+  fakes::RecordingIntake intake;
+  core::MetricsRegistry metrics;
+  ingest::HttpAlertIngest ingest{&intake, &metrics, "host"};
+  std::atomic<ServingState> state{ServingState::kServing};
+  HttpRoutes routes{&ingest, &metrics, &state, "",
+                    /*accept_alerts=*/false};
+  auto call = [&](std::string method, std::string target, std::string body) {
+    HttpServerRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.body = std::move(body);
+    HttpServerResponse got;
+    got.status = 0;
+    routes.Handle(std::move(request),
+                  [&](HttpServerResponse r) { got = std::move(r); });
+    return got;
+  };
+  HttpServerResponse post = call("POST", "/", kAlert);
+  EXPECT_EQ(post.status, 404);
+  EXPECT_THAT(post.body, HasSubstr("ingest.http.enabled: false"));
+  EXPECT_EQ(call("POST", "/?source=falco", kAlert).status, 404);
+  EXPECT_EQ(intake.submitted.size(), 0u);
+  // Everything else is still served; /test still reaches the outputs.
+  EXPECT_EQ(call("GET", "/healthz", "").status, 200);
+  EXPECT_EQ(call("GET", "/ping", "").body, "pong\n");
+  EXPECT_EQ(call("GET", "/metrics", "").status, 200);
+  EXPECT_EQ(call("POST", "/test", "").status, 200);
+  EXPECT_EQ(intake.submitted.size(), 1u);
+}
 
 TEST_F(HttpRoutesTest, PostNeedsTheBearerToken) {
   HttpServerResponse none = Call("POST", "/", kAlert);
