@@ -4,6 +4,10 @@
 
 namespace corral::core {
 
+bool IsTestAlert(const Alert& alert) {
+  return alert.rule == kTestAlertRule && alert.source == kTestAlertSource;
+}
+
 std::string NewUuid() {
   thread_local absl::BitGen gen;
   uint64_t hi = absl::Uniform<uint64_t>(gen);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/priority.h"
 
@@ -42,6 +43,14 @@ using AlertPtr = std::shared_ptr<const Alert>;
 
 // A random (version 4) UUID in its canonical 36-character form.
 std::string NewUuid();
+
+// The test alert (POST /test) is the alert with this rule from this source.
+// Every output delivers it, whatever its filters, so that /test checks every
+// destination (Falcosidekick does the same with its test rule). gRPC
+// subscribers filter it like any other alert.
+inline constexpr absl::string_view kTestAlertRule = "Test rule";
+inline constexpr absl::string_view kTestAlertSource = "internal";
+bool IsTestAlert(const Alert& alert);
 
 }  // namespace corral::core
 

@@ -270,7 +270,7 @@ void OutputQueue::ReadLoop() {
     bool at_end = true;
     const absl::Status status = spool->Read(&cursor, [&](core::Alert alert) {
       Record read{alert.seq, nullptr};
-      if (filter_.Matches(alert)) {
+      if (Matches(alert)) {
         read.alert = std::make_shared<const core::Alert>(std::move(alert));
         ++matched;
       }

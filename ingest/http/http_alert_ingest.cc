@@ -34,8 +34,8 @@ void HttpAlertIngest::PostTest(Reply reply) {
   core::Alert alert;
   alert.time = absl::Now();
   alert.priority = core::Priority::kDebug;
-  alert.rule = "Test rule";
-  alert.source = "internal";
+  alert.rule = std::string(core::kTestAlertRule);
+  alert.source = std::string(core::kTestAlertSource);
   alert.hostname = hostname_;
   alert.output = "This is a test from corral";
   alert.tags = {"test", "example"};

@@ -289,14 +289,17 @@ TEST_F(E2eTest, MinPriorityFiltersPerOutput) {
        {"Debug", "Warning", "Critical", "Emergency", "notice"}) {
     ASSERT_EQ(Post("/", AlertJson(p, p)).status, 200);
   }
-  ASSERT_TRUE(receiver_.WaitForRequests(5, kWait));
-  ASSERT_TRUE(urgent.WaitForRequests(2, kWait));
+  // The test alert (priority debug) reaches every output, as /test promises.
+  ASSERT_EQ(Post("/test", "").status, 200);
+  ASSERT_TRUE(receiver_.WaitForRequests(6, kWait));
+  ASSERT_TRUE(urgent.WaitForRequests(3, kWait));
   ASSERT_EQ(corral_->Stop(SIGTERM, kWait).value_or(-1), 0);
-  EXPECT_EQ(receiver_.RequestCount(), 5u);
+  EXPECT_EQ(receiver_.RequestCount(), 6u);
   std::vector<fakes::RecordedRequest> got = urgent.Requests();
-  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got.size(), 3u);
   EXPECT_THAT(got[0].body, HasSubstr("\"Critical\""));
   EXPECT_THAT(got[1].body, HasSubstr("\"Emergency\""));
+  EXPECT_THAT(got[2].body, HasSubstr("\"Test rule\""));
 }
 
 TEST_F(E2eTest, WithHttpAlertsOffTheOtherRoutesAreStillServed) {

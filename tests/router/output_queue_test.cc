@@ -425,6 +425,43 @@ TEST_F(OutputQueueTest, ResumesFromTheSpoolSkippingWhatAnEarlierRunFinished) {
   EXPECT_LE(queue->stats().in_memory_peak, 4u);
 }
 
+// POST /test checks every destination: its alert passes every filter, both
+// when pushed and when read back from the spool. Only corral's own test
+// alert does; the same rule name from another source is filtered as usual.
+TEST_F(OutputQueueTest, TheTestAlertPassesEveryFilter) {
+  auto spool = OpenSpool();
+  core::Alert test;
+  test.rule = std::string(core::kTestAlertRule);
+  test.source = std::string(core::kTestAlertSource);
+  test.priority = core::Priority::kDebug;
+  test.tags = {"test", "example"};
+  core::Alert lookalike = test;
+  lookalike.source = "syscall";
+  for (const core::Alert* alert : {&test, &lookalike, &test}) {
+    spool->Append(*alert, [](absl::StatusOr<uint64_t> seq) {
+      ASSERT_TRUE(seq.ok()) << seq.status();
+    });
+  }
+  ScriptedOutput* output;
+  core::OutputConfig config = FastRetryConfig("strict");
+  config.min_priority = core::Priority::kCritical;
+  config.rules = {"GCP *"};
+  config.tags = {"mitre_execution"};
+  config.sources = {"gcp_auditlog"};
+  auto queue = MakeQueue(config, &output);
+  EXPECT_TRUE(queue->Matches(test));
+  EXPECT_FALSE(queue->Matches(lookalike));
+  const absl::Time deadline = absl::Now() + kWait;
+  while (spool->durable_seq() < 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(spool->durable_seq(), 3u);
+  queue->ResumeFrom(spool.get(), 0, {});
+  queue->Start();
+  ASSERT_TRUE(WaitIdle(*queue));
+  EXPECT_EQ(output->calls(), OneByOne({1, 3}));
+}
+
 // A backlog read back from the spool (after a restart, or paged) keeps the
 // age it had when it was accepted: retry.max_age counts from then.
 TEST_F(OutputQueueTest, MaxAgeCountsFromAcceptanceForAlertsReadBack) {
