@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/alert.h"
+#include "core/metrics.h"
 
 namespace corral::core {
 
@@ -39,6 +40,26 @@ class Intake {
  public:
   virtual ~Intake() = default;
   virtual void Submit(Alert alert, IntakeDone done) = 0;
+};
+
+// corral_inputs_total{source, status}: the alerts one kind of input (`source`:
+// http, grpc, falco_grpc, gcpaudit) received, by outcome: accepted (spooled),
+// invalid (never acceptable: it does not decode, or the intake refused it as
+// InvalidArgument), refused (no room now, or shutting down). Every input
+// counts into this one family, so that a dashboard sums them all.
+class InputCounters {
+ public:
+  InputCounters(MetricsRegistry* metrics, absl::string_view source);
+
+  // Counts the intake's answer for one alert.
+  void Count(const absl::StatusOr<uint64_t>& answer) const;
+  // Counts an alert that was invalid before it reached the intake.
+  void CountInvalid() const { invalid_->Inc(); }
+
+ private:
+  Counter* accepted_;
+  Counter* invalid_;
+  Counter* refused_;
 };
 
 }  // namespace corral::core

@@ -34,14 +34,8 @@ AlertsService::AlertsService(Options options, core::Intake* intake,
                  .subscriber_buffer = options_.subscriber_buffer,
                  .cache = &wire_cache_,
                  .waker = &waker_,
-                 .catch_up = &catch_up_} {
-  auto* inputs = metrics->AddCounter("corral_inputs_total",
-                                     "Alerts received, by input and outcome.",
-                                     {"source", "status"});
-  accepted_ = inputs->With({"grpc", "accepted"});
-  invalid_ = inputs->With({"grpc", "invalid"});
-  refused_ = inputs->With({"grpc", "refused"});
-}
+                 .catch_up = &catch_up_},
+      inputs_(metrics, "grpc") {}
 
 AlertsService::~AlertsService() = default;
 
@@ -54,7 +48,7 @@ grpc::Status AlertsService::Publish(grpc::ServerContext* context,
   }
   absl::StatusOr<core::Alert> alert = AlertFromProto(*request);
   if (!alert.ok()) {
-    invalid_->Inc();
+    inputs_.CountInvalid();
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("invalid alert: ", alert.status().message()));
@@ -70,15 +64,8 @@ grpc::Status AlertsService::Publish(grpc::ServerContext* context,
   });
   // The spool answers every append (durable or refused), also at shutdown.
   done.WaitForNotification();
-  if (!result.ok()) {
-    if (absl::IsInvalidArgument(result.status())) {
-      invalid_->Inc();
-    } else {
-      refused_->Inc();
-    }
-    return ToGrpc(result.status());
-  }
-  accepted_->Inc();
+  inputs_.Count(result);
+  if (!result.ok()) return ToGrpc(result.status());
   response->set_seq(*result);
   response->set_uuid(uuid);
   return grpc::Status::OK;

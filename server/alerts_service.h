@@ -68,9 +68,7 @@ class AlertsService final
   // are.
   StreamRunner catch_up_{&SubscribeStream::CatchUpStep, 2};
   const SubscribeShared subscribe_;
-  core::Counter* accepted_;
-  core::Counter* invalid_;
-  core::Counter* refused_;
+  const core::InputCounters inputs_;
 };
 
 }  // namespace corral::server

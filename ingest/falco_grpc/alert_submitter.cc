@@ -29,7 +29,8 @@ AlertSubmitter::AlertSubmitter(AlertSubmitterOptions options,
       intake_(intake),
       dead_letters_(std::move(dead_letters)),
       clock_(clock),
-      wake_(std::move(wake)) {
+      wake_(std::move(wake)),
+      inputs_(metrics, "falco_grpc") {
   const std::vector<std::string> labels = {options_.name};
   accepted_ = metrics
                   ->AddCounter("corral_falco_grpc_accepted_total",
@@ -133,6 +134,7 @@ absl::Time AlertSubmitter::Pump() {
 
 void AlertSubmitter::OnAnswer(uint64_t receipt, bool probe,
                               absl::StatusOr<uint64_t> seq) {
+  inputs_.Count(seq);
   {
     absl::MutexLock lock(&mu_);
     auto it = in_flight_.find(receipt);

@@ -50,7 +50,8 @@ struct AlertSubmitterOptions {
 // the intake may answer on any thread, and each answer calls `wake` (with no
 // lock held) so that the pumping thread runs Pump() again.
 // Metrics, labelled {connection}: corral_falco_grpc_accepted_total,
-// _refused_total, _dead_lettered_total, and the gauge _unaccepted_alerts.
+// _refused_total, _dead_lettered_total, and the gauge _unaccepted_alerts;
+// and corral_inputs_total{source="falco_grpc"} (core::InputCounters).
 class AlertSubmitter {
  public:
   AlertSubmitter(AlertSubmitterOptions options, core::Intake* intake,
@@ -107,6 +108,7 @@ class AlertSubmitter {
   core::Clock* const clock_;
   absl::AnyInvocable<void()> wake_;
 
+  const core::InputCounters inputs_;
   core::Counter* accepted_;
   core::Counter* refused_;
   core::Counter* dead_lettered_;

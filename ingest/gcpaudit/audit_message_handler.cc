@@ -27,7 +27,8 @@ AuditMessageHandler::AuditMessageHandler(AuditMessageHandlerOptions options,
       intake_(intake),
       rejected_(std::move(rejected)),
       metrics_(metrics),
-      clock_(clock) {
+      clock_(clock),
+      inputs_(metrics, "gcpaudit") {
   const std::vector<std::string> labels = {options_.subscription_name};
   deduplicated_ =
       metrics_
@@ -138,6 +139,7 @@ void AuditMessageHandler::Submit(std::optional<uint64_t> key,
 
 void AuditMessageHandler::OnAlertAnswered(std::shared_ptr<Flight> flight,
                                           absl::StatusOr<uint64_t> seq) {
+  inputs_.Count(seq);
   bool last;
   {
     absl::MutexLock lock(&flight->mu);

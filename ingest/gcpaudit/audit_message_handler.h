@@ -54,7 +54,8 @@ struct AuditMessageHandlerOptions {
 //     one still being handled: gets the same decision as the first delivery;
 //   - no rule matches: acked;
 //   - otherwise one alert per matching rule to the intake; acked once every
-//     one is accepted (spooled), nacked if any is refused.
+//     one is accepted (spooled), nacked if any is refused; each alert counts
+//     in corral_inputs_total{source="gcpaudit"} (core::InputCounters).
 // Thread-safe; `done` runs exactly once, on the caller's thread or on the
 // intake's.
 class AuditMessageHandler {
@@ -100,6 +101,7 @@ class AuditMessageHandler {
   core::MetricsRegistry* const metrics_;
   core::Clock* const clock_;
 
+  const core::InputCounters inputs_;
   core::Counter* deduplicated_;
   core::Counter* dead_lettered_;
   core::Counter* unmatched_;

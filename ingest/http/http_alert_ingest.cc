@@ -10,19 +10,14 @@ namespace corral::ingest {
 HttpAlertIngest::HttpAlertIngest(core::Intake* intake,
                                  core::MetricsRegistry* metrics,
                                  std::string hostname)
-    : intake_(intake), hostname_(std::move(hostname)) {
-  auto* inputs = metrics->AddCounter("corral_inputs_total",
-                                     "Alerts received, by input and outcome.",
-                                     {"source", "status"});
-  accepted_ = inputs->With({"http", "accepted"});
-  invalid_ = inputs->With({"http", "invalid"});
-  refused_ = inputs->With({"http", "refused"});
-}
+    : intake_(intake),
+      hostname_(std::move(hostname)),
+      inputs_(metrics, "http") {}
 
 void HttpAlertIngest::Post(absl::string_view body, Reply reply) {
   absl::StatusOr<core::Alert> alert = core::DecodeFalcoAlert(body);
   if (!alert.ok()) {
-    invalid_->Inc();
+    inputs_.CountInvalid();
     std::move(reply)(
         400, absl::StrCat("invalid alert: ", alert.status().message(), "\n"));
     return;
@@ -46,15 +41,13 @@ void HttpAlertIngest::PostTest(Reply reply) {
 void HttpAlertIngest::Submit(core::Alert alert, Reply reply) {
   intake_->Submit(std::move(alert), [this, reply = std::move(reply)](
                                         absl::StatusOr<uint64_t> seq) mutable {
+    inputs_.Count(seq);
     if (seq.ok()) {
-      accepted_->Inc();
       std::move(reply)(200, absl::StrCat("{\"seq\":", *seq, "}\n"));
     } else if (absl::IsInvalidArgument(seq.status())) {
-      invalid_->Inc();
       std::move(reply)(
           400, absl::StrCat("invalid alert: ", seq.status().message(), "\n"));
     } else {
-      refused_->Inc();
       std::move(reply)(503, absl::StrCat(seq.status().message(), "\n"));
     }
   });

@@ -34,9 +34,7 @@ class HttpAlertIngest {
 
   core::Intake* const intake_;
   const std::string hostname_;
-  core::Counter* accepted_;
-  core::Counter* invalid_;
-  core::Counter* refused_;
+  const core::InputCounters inputs_;
 };
 
 }  // namespace corral::ingest

@@ -72,6 +72,12 @@ class AlertSubmitterTest : public ::testing::Test {
         ->With({"node-a"})
         ->Value();
   }
+  // corral_inputs_total{source="falco_grpc",status=...}.
+  uint64_t Inputs(absl::string_view status) {
+    return metrics_.AddCounter("corral_inputs_total", "", {"source", "status"})
+        ->With({"falco_grpc", std::string(status)})
+        ->Value();
+  }
   double Unaccepted() {
     return metrics_
         .AddGauge("corral_falco_grpc_unaccepted_alerts", "", {"connection"})
@@ -149,6 +155,7 @@ TEST_F(AlertSubmitterTest,
   // The same alert every time, with the same uuid.
   EXPECT_EQ(intake.submitted[0].uuid, intake.submitted[3].uuid);
   EXPECT_EQ(Counter("corral_falco_grpc_refused_total"), 4u);
+  EXPECT_EQ(Inputs("refused"), 4u);
 
   intake.answer = uint64_t{7};
   clock_.Set(next);
@@ -158,6 +165,8 @@ TEST_F(AlertSubmitterTest,
                                                    "late1", "late2", "late3"));
   EXPECT_EQ(submitter->unaccepted(), 0u);
   EXPECT_EQ(Counter("corral_falco_grpc_accepted_total"), 5u);
+  EXPECT_EQ(Inputs("accepted"), 5u);
+  EXPECT_EQ(Inputs("invalid"), 0u);
   EXPECT_THAT(letters_, IsEmpty());
 }
 

@@ -295,6 +295,14 @@ TEST_F(AuditMessageHandlerTest, AllMatchingAcksOnlyWhenEveryAlertIsSpooled) {
           "corral_gcpaudit_rule_matches_total{subscription=\"prod-audit\","
           "rule=\"Anything from storage\"} 1"),
       std::string::npos);
+  // Each alert counts as an input, by the intake's answer.
+  const std::string text = metrics_.Render();
+  EXPECT_NE(text.find("corral_inputs_total{source=\"gcpaudit\",status="
+                      "\"accepted\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("corral_inputs_total{source=\"gcpaudit\",status="
+                      "\"refused\"} 1\n"),
+            std::string::npos);
 }
 
 TEST_F(AuditMessageHandlerTest, AlertTheIntakeCallsInvalidIsDeadLettered) {
