@@ -45,8 +45,9 @@ const std::set<std::string>& CommonOutputKeys() {
 
 namespace {
 
-// Keys only corral's native schema has at the top level. customfields and
-// customtags are shared with Falcosidekick and mean the same in both.
+// Keys only corral's native schema has at the top level. customfields,
+// templatedfields and customtags are shared with Falcosidekick and mean the
+// same in both.
 const std::set<std::string>& NativeOnlyKeys() {
   static const auto* const keys = new std::set<std::string>{
       "listen", "spool", "ingest", "outputs", "dead_letter"};
@@ -126,7 +127,8 @@ constexpr UnsupportedFskOutput kUnsupportedFskOutputs[] = {
 };
 
 // Falcosidekick top-level keys corral understands (maps or ignores), besides
-// the output sections above and the shared customfields/customtags.
+// the output sections above and the shared customfields, templatedfields and
+// customtags.
 const std::set<std::string>& FskTopKeys() {
   static const auto* const keys = [] {
     auto* k = new std::set<std::string>{"listenaddress",
@@ -141,7 +143,6 @@ const std::set<std::string>& FskTopKeys() {
                                         "gcp",
                                         "aws",
                                         "prometheus",
-                                        "templatedfields",
                                         "bracketreplacer",
                                         "outputfieldformat"};
     for (const auto& u : kUnsupportedFskOutputs) {
@@ -456,11 +457,29 @@ void ParseIngest(ConfigMap i, Config* config) {
   i.RejectUnknownKeys();
 }
 
+// Compiles `templatedfields` (from a file, or TEMPLATEDFIELDS) over those
+// already set; a template corral cannot run is an error naming its key.
+void AddTemplatedFields(const std::map<std::string, std::string>& sources,
+                        Enrichment* enrichment, ConfigErrors* errors) {
+  for (const auto& [key, text] : sources) {
+    absl::StatusOr<FieldTemplate> parsed = FieldTemplate::Parse(text);
+    if (!parsed.ok()) {
+      errors->AddAtTop(absl::StrCat("templatedfields.", key),
+                       absl::StrCat("cannot run the template \"", text,
+                                    "\": ", parsed.status().message()));
+      continue;
+    }
+    enrichment->templated_fields.insert_or_assign(key, *std::move(parsed));
+  }
+}
+
 void ParseNative(const YAML::Node& doc, Config* config, ConfigErrors* errors) {
   ConfigMap root(doc, "", errors);
   ParseListen(root.Map("listen"), &config->listen);
   ParseSpool(root.Map("spool"), &config->spool);
   config->enrichment.custom_fields = root.StringMap("customfields");
+  AddTemplatedFields(root.StringMap("templatedfields"), &config->enrichment,
+                     root.errors());
   config->enrichment.custom_tags = root.StringList("customtags");
   ParseIngest(root.Map("ingest"), config);
   YAML::Node outputs = root.Raw("outputs");
@@ -728,7 +747,7 @@ void CheckFskFile(const YAML::Node& root, ConfigErrors* errors) {
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
     if (key != "customfields" && key != "customtags" &&
-        FskTopKeys().count(key) == 0) {
+        key != "templatedfields" && FskTopKeys().count(key) == 0) {
       errors->Add(it->first, key,
                   "unknown key: neither a Falcosidekick key nor one of "
                   "corral's native schema");
@@ -984,12 +1003,6 @@ void RefuseUnsupported(FskReader& r) {
                               "' is not supported by corral"));
     }
   }
-  if (!r.StringMap("templatedfields").empty()) {
-    YAML::Node n = r.File("templatedfields");
-    r.errors()->Add(
-        n, "templatedfields",
-        "falcosidekick setting 'templatedfields' is not supported by corral");
-  }
 }
 
 void ApplyFsk(FskReader& r, bool fsk_file, Config* config) {
@@ -1067,6 +1080,7 @@ void ApplyFsk(FskReader& r, bool fsk_file, Config* config) {
   // file's fields, CUSTOMTAGS replaces the file's tags.
   for (auto& [k, v] : r.EnvMap("customfields"))
     config->enrichment.custom_fields[k] = v;
+  AddTemplatedFields(r.EnvMap("templatedfields"), &config->enrichment, errors);
   if (std::optional<std::string> tags = r.Env("customtags")) {
     config->enrichment.custom_tags.clear();
     for (absl::string_view t :
@@ -1098,6 +1112,8 @@ void ParseFskFile(const YAML::Node& root, Config* config,
   }
   ConfigMap m(root, "", errors, others);
   config->enrichment.custom_fields = m.StringMap("customfields");
+  AddTemplatedFields(m.StringMap("templatedfields"), &config->enrichment,
+                     errors);
   YAML::Node tags = m.Raw("customtags");
   if (tags.IsScalar()) {
     for (absl::string_view t : absl::StrSplit(ExpandEnv(tags.Scalar()), ',',
@@ -1402,6 +1418,14 @@ std::string RenderEffectiveConfig(const Config& config) {
   for (const auto& [k, v] : config.enrichment.custom_fields) {
     EmitKey(out, k);
     out << YAML::Value << EscapeDollars(v);
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "templatedfields" << YAML::Value;
+  if (config.enrichment.templated_fields.empty()) out << YAML::Flow;
+  out << YAML::BeginMap;
+  for (const auto& [k, t] : config.enrichment.templated_fields) {
+    EmitKey(out, k);
+    out << YAML::Value << EscapeDollars(t.text());
   }
   out << YAML::EndMap;
   out << YAML::Key << "customtags" << YAML::Value;

@@ -8,9 +8,14 @@
 namespace corral::core {
 
 void Enrichment::Apply(Alert& alert) const {
-  if (!custom_fields.empty()) {
+  if (!custom_fields.empty() || !templated_fields.empty()) {
     boost::json::object fields = ParseOutputFields(alert);
     for (const auto& [key, value] : custom_fields) fields[key] = value;
+    std::vector<std::pair<const std::string*, std::string>> rendered;
+    for (const auto& [key, tmpl] : templated_fields) {
+      rendered.emplace_back(&key, tmpl.Render(fields));
+    }
+    for (auto& [key, value] : rendered) fields[*key] = std::move(value);
     alert.output_fields_json = SerializeOutputFields(fields);
   }
   for (const std::string& tag : custom_tags) {

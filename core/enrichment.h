@@ -8,18 +8,25 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/field_template.h"
 #include "core/intake.h"
 
 namespace corral::core {
 
 // Falcosidekick's enrichment: `customfields` are set in every alert's
-// output_fields (replacing a field of the same name), `customtags` are appended
-// to its tags when not already there.
+// output_fields (replacing a field of the same name); then `templatedfields`
+// are, each the result of its template run on the output fields as they are
+// after customfields (so every template sees the same fields, whatever their
+// order); `customtags` are appended to its tags when not already there.
 struct Enrichment {
   std::map<std::string, std::string> custom_fields;
   std::vector<std::string> custom_tags;
+  std::map<std::string, FieldTemplate> templated_fields;
 
-  bool empty() const { return custom_fields.empty() && custom_tags.empty(); }
+  bool empty() const {
+    return custom_fields.empty() && templated_fields.empty() &&
+           custom_tags.empty();
+  }
   void Apply(Alert& alert) const;
 };
 

@@ -1009,6 +1009,38 @@ TEST(ConfigRender, ShowsTheFalcosidekickMappingInNativeForm) {
   EXPECT_EQ(again->listen.http, "0.0.0.0:2999");
 }
 
+TEST(ConfigTemplatedFields, NativeFalcosidekickAndEnvironment) {
+  const std::string kDkey = R"({{ or (index . "k8s.ns.labels.foo") "bar" }})";
+  absl::StatusOr<Config> native = Load(
+      absl::StrCat("templatedfields:\n  Dkey: '", kDkey, "'\noutputs: []\n"));
+  ASSERT_TRUE(native.ok()) << native.status();
+  ASSERT_EQ(native->enrichment.templated_fields.count("Dkey"), 1u);
+  EXPECT_EQ(native->enrichment.templated_fields.at("Dkey").text(), kDkey);
+
+  // A Falcosidekick file, with TEMPLATEDFIELDS adding one.
+  absl::StatusOr<Config> fsk =
+      Load(absl::StrCat("listenport: 2801\ntemplatedfields:\n  Dkey: '", kDkey,
+                        "'\nslack:\n  webhookurl: https://hooks/x\n"),
+           FakeEnv({{"TEMPLATEDFIELDS", "who:{{ index . \"user.name\" }}"}}));
+  ASSERT_TRUE(fsk.ok()) << fsk.status();
+  EXPECT_EQ(fsk->enrichment.templated_fields.size(), 2u);
+  EXPECT_EQ(fsk->enrichment.templated_fields.at("who").text(),
+            "{{ index . \"user.name\" }}");
+
+  // The effective config keeps them.
+  absl::StatusOr<Config> again = Load(RenderEffectiveConfig(*native));
+  ASSERT_TRUE(again.ok()) << again.status() << RenderEffectiveConfig(*native);
+  EXPECT_EQ(again->enrichment.templated_fields.at("Dkey").text(), kDkey);
+}
+
+TEST(ConfigTemplatedFields, ATemplateCorralCannotRunIsAnErrorNamingItsKey) {
+  std::string error = LoadError(
+      "templatedfields:\n  fine: '{{ .user }}'\n  bad: '{{ upper .user }}'\n");
+  EXPECT_THAT(error, HasSubstr("templatedfields.bad"));
+  EXPECT_THAT(error, HasSubstr("'upper' is not supported"));
+  EXPECT_THAT(error, Not(HasSubstr("templatedfields.fine")));
+}
+
 TEST(ConfigRender, DollarSignsSurviveTheRoundTrip) {
   absl::StatusOr<Config> c =
       Load("customfields: {price: \"$${X} and $$$$\"}\n");

@@ -164,6 +164,27 @@ TEST(EnrichmentTest, SetsCustomFieldsAndAppendsMissingTags) {
   EXPECT_THAT(alert.tags, ::testing::ElementsAre("t1", "gcp"));
 }
 
+// Templates run on the fields after customfields, and all on the same
+// fields: one templated field never sees another.
+TEST(EnrichmentTest, TemplatedFieldsSeeCustomFieldsButNotEachOther) {
+  Enrichment enrichment;
+  enrichment.custom_fields = {{"env", "prod"}};
+  auto add = [&](const std::string& key, const std::string& text) {
+    absl::StatusOr<FieldTemplate> t = FieldTemplate::Parse(text);
+    ASSERT_TRUE(t.ok()) << t.status();
+    enrichment.templated_fields.insert_or_assign(key, *t);
+  };
+  add("Dkey", R"({{ or (index . "k8s.ns.labels.foo") "bar" }})");
+  add("a_where", R"({{ .env }}/{{ index . "k8s.ns.name" }}/{{ .z_late }})");
+  add("z_late", "late");
+  Alert alert;
+  alert.output_fields_json = R"({"k8s.ns.name":"payments","pid":7})";
+  enrichment.Apply(alert);
+  EXPECT_EQ(
+      alert.output_fields_json,
+      R"({"k8s.ns.name":"payments","pid":7,"env":"prod","Dkey":"bar","a_where":"prod/payments/<no value>","z_late":"late"})");
+}
+
 TEST(EnrichmentTest, EnrichingIntakeEnrichesThenForwards) {
   struct Recorder : Intake {
     void Submit(Alert alert, IntakeDone done) override {
