@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <charconv>
 #include <optional>
 #include <vector>
 
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "core/alert_json.h"
 
 namespace corral::core {
 namespace json = boost::json;
@@ -90,34 +90,14 @@ bool Truthy(const Val& v) {
   return false;
 }
 
-std::string PrintDouble(double d) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), d);
-  return ec == std::errc() ? std::string(buf, end) : absl::StrCat(d);
-}
-
-// As `{{ x }}` prints it: strings as they are, numbers as they arrived.
+// As `{{ x }}` prints it: as corral prints an output field's value in text
+// (strings as they are, numbers as they arrived), but a missing or null
+// value as Go prints it.
 std::string Print(const Val& v) {
   if (v.root != nullptr) return json::serialize(*v.root);
   const json::value& x = v.value();
-  switch (x.kind()) {
-    case json::kind::null:
-      return std::string(kNoValue);
-    case json::kind::bool_:
-      return x.get_bool() ? "true" : "false";
-    case json::kind::int64:
-      return absl::StrCat(x.get_int64());
-    case json::kind::uint64:
-      return absl::StrCat(x.get_uint64());
-    case json::kind::double_:
-      return PrintDouble(x.get_double());
-    case json::kind::string:
-      return std::string(x.get_string());
-    case json::kind::array:
-    case json::kind::object:
-      return json::serialize(x);
-  }
-  return "";
+  if (x.is_null()) return std::string(kNoValue);
+  return OutputFieldText(x);
 }
 
 std::optional<double> Number(const json::value& x) {
@@ -533,6 +513,22 @@ absl::StatusOr<FieldTemplate> FieldTemplate::Parse(absl::string_view text) {
     return open.back().in_else ? open.back().node->orelse
                                : open.back().node->body;
   };
+  // Parses an if's condition (the rest of `p`) and opens it.
+  auto open_if = [&](ActionParser& p, bool chained) -> absl::Status {
+    absl::StatusOr<Expr> cond = p.Pipeline();
+    if (!cond.ok()) return cond.status();
+    if (!p.AtEnd()) return absl::InvalidArgumentError("junk after the if");
+    if (open.size() >= kMaxDepth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ifs nested more than ", kMaxDepth, " deep"));
+    }
+    Node n;
+    n.kind = Node::kIf;
+    n.expr = *std::move(cond);
+    target().push_back(std::move(n));
+    open.push_back({&target().back(), false, chained});
+    return absl::OkStatus();
+  };
   absl::string_view rest = text;
   bool trim_next = false;
   while (!rest.empty()) {
@@ -572,18 +568,7 @@ absl::StatusOr<FieldTemplate> FieldTemplate::Parse(absl::string_view text) {
     absl::string_view word = p.PeekWord();
     if (word == "if") {
       p.ConsumeWord(word);
-      absl::StatusOr<Expr> cond = p.Pipeline();
-      if (!cond.ok()) return cond.status();
-      if (!p.AtEnd()) return absl::InvalidArgumentError("junk after if");
-      if (open.size() >= kMaxDepth) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("ifs nested more than ", kMaxDepth, " deep"));
-      }
-      Node n;
-      n.kind = Node::kIf;
-      n.expr = *std::move(cond);
-      target().push_back(std::move(n));
-      open.push_back({&target().back(), false, false});
+      if (absl::Status s = open_if(p, /*chained=*/false); !s.ok()) return s;
     } else if (word == "else") {
       if (open.empty() || open.back().in_else) {
         return absl::InvalidArgumentError("'else' without 'if'");
@@ -592,18 +577,7 @@ absl::StatusOr<FieldTemplate> FieldTemplate::Parse(absl::string_view text) {
       open.back().in_else = true;
       if (p.PeekWord() == "if") {
         p.ConsumeWord("if");
-        absl::StatusOr<Expr> cond = p.Pipeline();
-        if (!cond.ok()) return cond.status();
-        if (!p.AtEnd()) return absl::InvalidArgumentError("junk after else if");
-        if (open.size() >= kMaxDepth) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("ifs nested more than ", kMaxDepth, " deep"));
-        }
-        Node n;
-        n.kind = Node::kIf;
-        n.expr = *std::move(cond);
-        target().push_back(std::move(n));
-        open.push_back({&target().back(), false, true});
+        if (absl::Status s = open_if(p, /*chained=*/true); !s.ok()) return s;
       } else if (!p.AtEnd()) {
         return absl::InvalidArgumentError("junk after else");
       }

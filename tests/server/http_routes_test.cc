@@ -12,21 +12,29 @@ using ::testing::HasSubstr;
 constexpr char kAlert[] =
     R"({"rule":"R","priority":"Warning","time":"2026-11-02T10:15:31Z","output_fields":{"a":1}})";
 
+// Hands one request to `routes` and returns its answer.
+HttpServerResponse Call(HttpRoutes& routes, std::string method,
+                        std::string target, std::string body = "",
+                        core::HttpHeaders headers = {}) {
+  HttpServerRequest request;
+  request.method = std::move(method);
+  request.target = std::move(target);
+  request.body = std::move(body);
+  request.headers = std::move(headers);
+  HttpServerResponse got;
+  got.status = 0;
+  routes.Handle(std::move(request),
+                [&](HttpServerResponse r) { got = std::move(r); });
+  return got;
+}
+
 class HttpRoutesTest : public ::testing::Test {
  protected:
   HttpServerResponse Call(std::string method, std::string target,
                           std::string body = "",
                           core::HttpHeaders headers = {}) {
-    HttpServerRequest request;
-    request.method = std::move(method);
-    request.target = std::move(target);
-    request.body = std::move(body);
-    request.headers = std::move(headers);
-    HttpServerResponse got;
-    got.status = 0;
-    routes_.Handle(std::move(request),
-                   [&](HttpServerResponse r) { got = std::move(r); });
-    return got;
+    return server::Call(routes_, std::move(method), std::move(target),
+                        std::move(body), std::move(headers));
   }
 
   fakes::RecordingIntake intake_;
@@ -44,27 +52,16 @@ TEST(HttpRoutesWithoutAlertsTest, PostRootIsNotFoundAndNamesTheSetting) {
   std::atomic<ServingState> state{ServingState::kServing};
   HttpRoutes routes{&ingest, &metrics, &state, "",
                     /*accept_alerts=*/false};
-  auto call = [&](std::string method, std::string target, std::string body) {
-    HttpServerRequest request;
-    request.method = std::move(method);
-    request.target = std::move(target);
-    request.body = std::move(body);
-    HttpServerResponse got;
-    got.status = 0;
-    routes.Handle(std::move(request),
-                  [&](HttpServerResponse r) { got = std::move(r); });
-    return got;
-  };
-  HttpServerResponse post = call("POST", "/", kAlert);
+  HttpServerResponse post = Call(routes, "POST", "/", kAlert);
   EXPECT_EQ(post.status, 404);
   EXPECT_THAT(post.body, HasSubstr("ingest.http.enabled: false"));
-  EXPECT_EQ(call("POST", "/?source=falco", kAlert).status, 404);
+  EXPECT_EQ(Call(routes, "POST", "/?source=falco", kAlert).status, 404);
   EXPECT_EQ(intake.submitted.size(), 0u);
   // Everything else is still served; /test still reaches the outputs.
-  EXPECT_EQ(call("GET", "/healthz", "").status, 200);
-  EXPECT_EQ(call("GET", "/ping", "").body, "pong\n");
-  EXPECT_EQ(call("GET", "/metrics", "").status, 200);
-  EXPECT_EQ(call("POST", "/test", "").status, 200);
+  EXPECT_EQ(Call(routes, "GET", "/healthz").status, 200);
+  EXPECT_EQ(Call(routes, "GET", "/ping").body, "pong\n");
+  EXPECT_EQ(Call(routes, "GET", "/metrics").status, 200);
+  EXPECT_EQ(Call(routes, "POST", "/test").status, 200);
   EXPECT_EQ(intake.submitted.size(), 1u);
 }
 
