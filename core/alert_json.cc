@@ -1,6 +1,7 @@
 #include "core/alert_json.h"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -273,8 +274,14 @@ std::string OutputFieldText(const json::value& v) {
       return absl::StrCat(v.get_int64());
     case json::kind::uint64:
       return absl::StrCat(v.get_uint64());
-    case json::kind::double_:
-      return absl::StrCat(v.get_double());
+    case json::kind::double_: {
+      // The shortest text that reads back as the same number, so that no
+      // digit of a value that arrived is lost.
+      char buf[64];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v.get_double());
+      return ec == std::errc() ? std::string(buf, end)
+                               : absl::StrCat(v.get_double());
+    }
     default:
       return json::serialize(v);
   }

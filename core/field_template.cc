@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -120,6 +121,9 @@ bool Equal(const Val& a, const Val& b) {
   return x.is_null();
 }
 
+// An operand of print or printf: Go's fmt prints nil as "<nil>" there.
+std::string FmtOperand(const Val& v) { return v.IsNil() ? "<nil>" : Print(v); }
+
 // Go's fmt.Sprint: a space between operands when neither is a string.
 std::string Sprint(const std::vector<Val>& args) {
   std::string out;
@@ -128,9 +132,31 @@ std::string Sprint(const std::vector<Val>& args) {
         !args[i].value().is_string()) {
       out += ' ';
     }
-    out += Print(args[i]);
+    out += FmtOperand(args[i]);
   }
   return out;
+}
+
+// The printf verbs corral runs: a verb letter right after '%' (no flags,
+// width or precision).
+bool KnownVerb(char c) {
+  return c == 's' || c == 'v' || c == 'd' || c == 'q' || c == '%';
+}
+
+// A printf format corral cannot run as Go would: why, or "" when it can.
+std::string FormatProblem(absl::string_view format) {
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') continue;
+    if (i + 1 == format.size()) return "the format ends in '%'";
+    if (!KnownVerb(format[i + 1])) {
+      return absl::StrCat(
+          "printf supports only %s, %v, %d, %q and %% (no "
+          "flags, width or precision), not '%",
+          format.substr(i + 1, 1), "'");
+    }
+    ++i;
+  }
+  return "";
 }
 
 std::string Sprintf(const std::vector<Val>& args) {
@@ -156,7 +182,15 @@ std::string Sprintf(const std::vector<Val>& args) {
       continue;
     }
     const Val& arg = args[next++];
-    if (verb == 'q') {
+    if (!KnownVerb(verb)) {
+      // A format from the data (a literal one is checked at Parse): Go's
+      // mark for a verb it cannot apply.
+      absl::StrAppend(&out, "%!", std::string(1, verb), "(", FmtOperand(arg),
+                      ")");
+    } else if (arg.IsNil()) {
+      out += verb == 'v' ? "<nil>"
+                         : absl::StrCat("%!", std::string(1, verb), "(<nil>)");
+    } else if (verb == 'q') {
       out += json::serialize(json::value(Print(arg)));
     } else {
       out += Print(arg);  // %s, %v, %d
@@ -193,7 +227,11 @@ Val Call(const std::string& f, const std::vector<Val>& a) {
                  v.root == nullptr && x.is_array() && Number(key)) {
         const double n = *Number(key);
         const json::array& list = x.get_array();
-        if (n < 0 || n >= static_cast<double>(list.size())) return Val{};
+        // Written so that NaN is out of range too.
+        if (!(n >= 0 && n < static_cast<double>(list.size())) ||
+            n != std::floor(n)) {
+          return Val{};
+        }
         Val item;
         item.ref = &list[static_cast<size_t>(n)];
         v = item;
@@ -352,6 +390,16 @@ class ActionParser {
           if (!arg.ok()) return arg.status();
           call.args.push_back(*std::move(arg));
         }
+        // A literal format is checked now, so that a verb corral would print
+        // differently from Go is refused when the config loads.
+        if (call.function == "printf" && !call.args.empty() &&
+            call.args[0].kind == Expr::kLiteral &&
+            call.args[0].literal.is_string()) {
+          const json::string& format = call.args[0].literal.get_string();
+          std::string problem =
+              FormatProblem(absl::string_view(format.data(), format.size()));
+          if (!problem.empty()) return absl::InvalidArgumentError(problem);
+        }
         return call;
       }
     }
@@ -427,7 +475,7 @@ class ActionParser {
       double d;
       if (absl::SimpleAtoi(number, &i)) {
         e.literal = i;
-      } else if (absl::SimpleAtod(number, &d)) {
+      } else if (absl::SimpleAtod(number, &d) && std::isfinite(d)) {
         e.literal = d;
       } else {
         return absl::InvalidArgumentError(

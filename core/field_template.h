@@ -23,11 +23,14 @@ namespace corral::core {
 //     escapes, `` `raw strings` ``, numbers, `true`, `false`, `nil`, and
 //     `( ... )`;
 //   - functions: and, eq, index, len, ne, not, or, print, printf (verbs %s,
-//     %v, %d, %q, %%), and pipelines `a | b` (a's value is b's last argument);
+//     %v, %d, %q, %% without flags, width or precision), and pipelines
+//     `a | b` (a's value is b's last argument);
 //   - `{{ if }}`, `{{ else }}`, `{{ else if }}`, `{{ end }}`.
-// Anything else (variables, range, with, define, other functions) is refused
-// at Parse with the construct named. Evaluation never fails: a missing field
-// prints as Go prints it, `<no value>`; numbers print as they arrived.
+// Anything else (variables, range, with, define, other functions or verbs)
+// is refused at Parse with the construct named; ifs (else-if chains
+// included) and parentheses nest at most 64 deep. Evaluation never fails: a
+// missing field prints as Go prints it, `<no value>` (`<nil>` inside print
+// and printf); numbers print as they arrived.
 // Immutable and cheap to copy (the parsed form is shared); thread-safe.
 class FieldTemplate {
  public:

@@ -46,7 +46,11 @@ class Intake {
 // http, grpc, falco_grpc, gcpaudit) received, by outcome: accepted (spooled),
 // invalid (never acceptable: it does not decode, or the intake refused it as
 // InvalidArgument), refused (no room now, or shutting down). Every input
-// counts into this one family, so that a dashboard sums them all.
+// counts into this one family, so that a dashboard sums them all. Each answer
+// counts: an alert submitted again after a refusal (a sender's retry, or
+// falco_grpc holding it) counts once per refusal. gcpaudit counts the alerts
+// its rules make; Pub/Sub messages that are no audit entry are counted by
+// corral_gcpaudit_dead_lettered_total.
 class InputCounters {
  public:
   InputCounters(MetricsRegistry* metrics, absl::string_view source);

@@ -71,6 +71,7 @@ void AlertSubmitter::Add(core::Alert alert) {
 
 void AlertSubmitter::AddUnconvertible(absl::string_view reason,
                                       std::string data) {
+  inputs_.CountInvalid();
   absl::MutexLock lock(&mu_);
   letters_.push_back(DeadLetter{core::NewUuid(),
                                 absl::StrCat("not an alert: ", reason),

@@ -1027,10 +1027,15 @@ TEST(ConfigTemplatedFields, NativeFalcosidekickAndEnvironment) {
   EXPECT_EQ(fsk->enrichment.templated_fields.at("who").text(),
             "{{ index . \"user.name\" }}");
 
-  // The effective config keeps them.
-  absl::StatusOr<Config> again = Load(RenderEffectiveConfig(*native));
-  ASSERT_TRUE(again.ok()) << again.status() << RenderEffectiveConfig(*native);
+  // The effective config keeps them, whatever characters they hold.
+  Config odd = *native;
+  const std::string kOdd = "it's \"{{ .a }}\": $${X} ${Y} \x01\t{{ `:` }}";
+  odd.enrichment.templated_fields.insert_or_assign("odd: key",
+                                                   *FieldTemplate::Parse(kOdd));
+  absl::StatusOr<Config> again = Load(RenderEffectiveConfig(odd));
+  ASSERT_TRUE(again.ok()) << again.status() << RenderEffectiveConfig(odd);
   EXPECT_EQ(again->enrichment.templated_fields.at("Dkey").text(), kDkey);
+  EXPECT_EQ(again->enrichment.templated_fields.at("odd: key").text(), kOdd);
 }
 
 TEST(ConfigTemplatedFields, ATemplateCorralCannotRunIsAnErrorNamingItsKey) {

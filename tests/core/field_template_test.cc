@@ -15,8 +15,8 @@ const boost::json::object& Fields() {
   static const auto* const fields = new boost::json::object(
       boost::json::parse(
           R"({"k8s.ns.name":"prod","proc.name":"bash","proc.pid":4242,
-              "ratio":1.5,"container.privileged":true,"fd.name":null,
-              "user":"root","labels":{"team":"secops"},"empty":"",
+              "ratio":1.5,"precise":1234567.0625,"container.privileged":true,"fd.name":null,
+              "user":"root","labels":{"team":"secops"},"empty":"","fmt":"%x",
               "args":["-c","id"]})")
           .as_object());
   return *fields;
@@ -47,6 +47,7 @@ TEST(FieldTemplateTest, PrintsFieldsAsFalcosidekickDocumentsThem) {
 TEST(FieldTemplateTest, ValuesPrintAsTheyArrived) {
   EXPECT_EQ(Render(R"({{ index . "proc.pid" }})"), "4242");
   EXPECT_EQ(Render("{{ .ratio }}"), "1.5");
+  EXPECT_EQ(Render("{{ .precise }}"), "1234567.0625");
   EXPECT_EQ(Render(R"({{ index . "container.privileged" }})"), "true");
   EXPECT_EQ(Render(R"({{ index . "labels" "team" }})"), "secops");
   EXPECT_EQ(Render("{{ .labels.team }}"), "secops");
@@ -84,9 +85,16 @@ TEST(FieldTemplateTest, PrintPrintfPipelinesLenAndTrimming) {
           R"({{ printf "%s-%d (%v) %q %%" .user (index . "proc.pid") .ratio .user }})"),
       "root-4242 (1.5) \"root\" %");
   EXPECT_EQ(Render(R"({{ printf "%s %s" .user }})"), "root %!s(MISSING)");
+  // Inside print and printf a missing value is Go's <nil>.
+  EXPECT_EQ(Render(R"({{ printf "%s/%v" .nope .nope }})"), "%!s(<nil>)/<nil>");
+  EXPECT_EQ(Render("{{ print .nope }}"), "<nil>");
+  // A format that comes from the data is not checked at Parse: Go's mark.
+  EXPECT_EQ(Render(R"({{ printf .fmt .user }})"), "%!x(root)");
+  EXPECT_EQ(Render(R"({{ index .args 1.5 }}|{{ index .args -1 }})"),
+            "<no value>|<no value>");
   EXPECT_EQ(Render(R"({{ index . "proc.name" | printf "<%s>" }})"), "<bash>");
   EXPECT_EQ(Render(R"({{ print .user 1 2 "x" }})"), "root1 2x");
-  EXPECT_EQ(Render("{{ len .user }} {{ len .args }} {{ len . }}"), "4 2 10");
+  EXPECT_EQ(Render("{{ len .user }} {{ len .args }} {{ len . }}"), "4 2 12");
   EXPECT_EQ(Render("a  {{- .user -}}  b {{/* a comment */}}c"), "arootb c");
   EXPECT_EQ(Render("{{ \"tab\\there \\\"q\\\"\" }}"), "tab\there \"q\"");
 }
@@ -109,6 +117,14 @@ TEST(FieldTemplateTest, RefusesWhatItCannotRunNamingIt) {
               HasSubstr("only a function can follow '|'"));
   EXPECT_THAT(ParseError("{{ or index }}"), HasSubstr("needs parentheses"));
   EXPECT_THAT(ParseError("{{ /* open }}"), HasSubstr("unclosed comment"));
+  // Numbers are finite; printf formats are ones corral prints as Go does.
+  EXPECT_THAT(ParseError("{{ index .args -nan }}"), HasSubstr("bad number"));
+  EXPECT_THAT(ParseError("{{ 1e999 }}"), HasSubstr("bad number"));
+  EXPECT_THAT(ParseError(R"({{ printf "%-10s" .user }})"),
+              HasSubstr("not '%-'"));
+  EXPECT_THAT(ParseError(R"({{ printf "%.2f" .ratio }})"),
+              HasSubstr("no flags, width or precision"));
+  EXPECT_THAT(ParseError(R"({{ printf "50%" }})"), HasSubstr("ends in '%'"));
   // Nesting is bounded, so that no config value can exhaust the stack.
   EXPECT_THAT(ParseError(absl::StrCat("{{ ", std::string(1000, '('), ".user",
                                       std::string(1000, ')'), " }}")),
