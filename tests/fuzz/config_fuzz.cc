@@ -8,6 +8,8 @@
 // effective config is YAML; every templated field is set on the alert.
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json.hpp>
+
 #include "absl/status/status.h"
 #include "core/alert_json.h"
 #include "core/config.h"
