@@ -19,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "core/config_node.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 #include "core/log.h"
 
 namespace corral::core {
@@ -1126,6 +1127,26 @@ void ParseFskFile(const YAML::Node& root, Config* config,
   }
 }
 
+// Enrichment goes into every alert's JSON: its keys and values must be UTF-8.
+void CheckEnrichmentUtf8(const Enrichment& enrichment, ConfigErrors* errors) {
+  auto check = [&](absl::string_view section, const std::string& key,
+                   absl::string_view value) {
+    if (IsValidUtf8(key) && IsValidUtf8(value)) return;
+    errors->AddAtTop(
+        absl::StrCat(section, ".", absl::CHexEscape(key)),
+        "not valid UTF-8 (it goes into every alert's JSON); write it in UTF-8");
+  };
+  for (const auto& [k, v] : enrichment.custom_fields) {
+    check("customfields", k, v);
+  }
+  for (const auto& [k, t] : enrichment.templated_fields) {
+    check("templatedfields", k, t.text());
+  }
+  for (const std::string& tag : enrichment.custom_tags) {
+    check("customtags", tag, "");
+  }
+}
+
 void CheckUniqueNames(const Config& config, ConfigErrors* errors) {
   std::map<std::string, const OutputConfig*> seen;
   for (const OutputConfig& o : config.outputs) {
@@ -1203,6 +1224,7 @@ Config Build(const YAML::Node& doc, const std::string& source,
   FskReader reader(fsk_root, env, errors);
   ApplyFsk(reader, fsk_file, &config);
   CheckUniqueNames(config, errors);
+  CheckEnrichmentUtf8(config.enrichment, errors);
   if (config.dead_letter.file.empty()) {
     config.dead_letter.file = JoinPath(config.spool.dir, "dead-letter.jsonl");
   }

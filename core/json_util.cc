@@ -38,6 +38,23 @@ size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   return len;
 }
 
+}  // namespace
+
+bool IsValidUtf8(absl::string_view value) {
+  for (size_t i = 0; i < value.size();) {
+    if (static_cast<uint8_t>(value[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t len = Utf8SequenceLength(value, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
+
+namespace {
+
 constexpr char kHex[] = "0123456789abcdef";
 
 // How each ASCII character is escaped: the character after the backslash

@@ -14,6 +14,10 @@ void AppendJsonString(std::string* out, absl::string_view value);
 // Returns `value` as a quoted JSON string.
 std::string JsonQuote(absl::string_view value);
 
+// Whether `value` is valid UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF).
+bool IsValidUtf8(absl::string_view value);
+
 }  // namespace corral::core
 
 #endif  // CORRAL_CORE_JSON_UTIL_H_

@@ -1046,6 +1046,22 @@ TEST(ConfigTemplatedFields, ATemplateCorralCannotRunIsAnErrorNamingItsKey) {
   EXPECT_THAT(error, Not(HasSubstr("templatedfields.fine")));
 }
 
+// Found by fuzzing: a field name that is not UTF-8 made the alert's output
+// fields invalid JSON once enriched.
+TEST(ConfigEnrichment, KeysAndValuesMustBeUtf8) {
+  EXPECT_THAT(LoadError("customfields:\n  a\xC4"
+                        "b: v\n"),
+              HasSubstr("customfields.a\\xc4\\x62: not valid UTF-8"));
+  EXPECT_THAT(LoadError("customfields:\n  a: \xFF\n"),
+              HasSubstr("customfields.a: not valid UTF-8"));
+  EXPECT_THAT(LoadError("templatedfields:\n  t: '{{ .a }}\xC0\x80'\n"),
+              HasSubstr("templatedfields.t: not valid UTF-8"));
+  EXPECT_THAT(LoadError("customtags: [\xED\xA0\x80]\n"),
+              HasSubstr("not valid UTF-8"));
+  EXPECT_TRUE(
+      Load("customfields: {\xC3\xA9quipe: s\xC3\xA9curit\xC3\xA9}\n").ok());
+}
+
 TEST(ConfigRender, DollarSignsSurviveTheRoundTrip) {
   absl::StatusOr<Config> c =
       Load("customfields: {price: \"$${X} and $$$$\"}\n");
