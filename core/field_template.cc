@@ -23,8 +23,9 @@ constexpr absl::string_view kNoValue = "<no value>";
 // Parentheses and ifs nest at most this deep: evaluation recurses, and a
 // config value must not be able to exhaust the stack.
 constexpr int kMaxDepth = 64;
-constexpr absl::string_view kFunctions =
-    "and, eq, index, len, ne, not, or, print, printf";
+// The functions Call() runs.
+constexpr absl::string_view kFunctions[] = {"and", "eq", "index", "len",   "ne",
+                                            "not", "or", "print", "printf"};
 
 // An expression: an operand, a function call, or a pipeline of commands.
 struct Expr {
@@ -375,11 +376,11 @@ class ActionParser {
     if (!s_.empty() && IsIdentStart(s_[0])) {
       absl::string_view word = PeekWord();
       if (word != "true" && word != "false" && word != "nil") {
-        static const auto* const known = new std::vector<std::string>{
-            "and", "eq", "index", "len", "ne", "not", "or", "print", "printf"};
-        if (std::find(known->begin(), known->end(), word) == known->end()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "'", word, "' is not supported (functions: ", kFunctions, ")"));
+        if (std::find(std::begin(kFunctions), std::end(kFunctions), word) ==
+            std::end(kFunctions)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("'", word, "' is not supported (functions: ",
+                           absl::StrJoin(kFunctions, ", "), ")"));
         }
         Expr call;
         call.kind = Expr::kCall;
