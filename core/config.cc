@@ -1338,6 +1338,19 @@ void EmitStringList(YAML::Emitter& out, const std::vector<std::string>& list) {
   out << YAML::EndSeq;
 }
 
+// A map of user keys to strings (`text` gives each value's), `$` escaped.
+template <typename Value, typename Text>
+void EmitStringMap(YAML::Emitter& out, const std::map<std::string, Value>& map,
+                   Text text) {
+  if (map.empty()) out << YAML::Flow;
+  out << YAML::BeginMap;
+  for (const auto& [k, v] : map) {
+    EmitKey(out, k);
+    out << YAML::Value << EscapeDollars(text(v));
+  }
+  out << YAML::EndMap;
+}
+
 std::string Dur(absl::Duration d) { return absl::FormatDuration(d); }
 
 }  // namespace
@@ -1435,21 +1448,11 @@ std::string RenderEffectiveConfig(const Config& config) {
   out << YAML::EndMap;
 
   out << YAML::Key << "customfields" << YAML::Value;
-  if (config.enrichment.custom_fields.empty()) out << YAML::Flow;
-  out << YAML::BeginMap;
-  for (const auto& [k, v] : config.enrichment.custom_fields) {
-    EmitKey(out, k);
-    out << YAML::Value << EscapeDollars(v);
-  }
-  out << YAML::EndMap;
+  EmitStringMap(out, config.enrichment.custom_fields,
+                [](const std::string& v) { return v; });
   out << YAML::Key << "templatedfields" << YAML::Value;
-  if (config.enrichment.templated_fields.empty()) out << YAML::Flow;
-  out << YAML::BeginMap;
-  for (const auto& [k, t] : config.enrichment.templated_fields) {
-    EmitKey(out, k);
-    out << YAML::Value << EscapeDollars(t.text());
-  }
-  out << YAML::EndMap;
+  EmitStringMap(out, config.enrichment.templated_fields,
+                [](const FieldTemplate& t) { return t.text(); });
   out << YAML::Key << "customtags" << YAML::Value;
   EmitStringList(out, config.enrichment.custom_tags);
 
